@@ -1,0 +1,39 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Folio",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "folio", targets: ["folio"]),
+        .library(name: "FolioModels", targets: ["FolioModels"]),
+        .library(name: "FolioTokenizers", targets: ["FolioTokenizers"]),
+        .library(name: "FolioWeights", targets: ["FolioWeights"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "CFolioKernels"),
+        .target(name: "FolioKernels", dependencies: ["CFolioKernels"], swiftSettings: swiftSettings),
+        .target(name: "FolioWeights", dependencies: ["CFolioKernels"], swiftSettings: swiftSettings),
+        .target(name: "FolioTokenizers", dependencies: ["FolioWeights"], swiftSettings: swiftSettings),
+        .target(name: "FolioModels",
+                dependencies: ["FolioWeights", "FolioKernels", "FolioTokenizers"], swiftSettings: swiftSettings),
+        .executableTarget(name: "folio",
+                          dependencies: ["FolioModels", "FolioTokenizers", "FolioWeights",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: swiftSettings),
+        .testTarget(name: "FolioWeightsTests", dependencies: ["FolioWeights", "CFolioKernels"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "FolioTokenizersTests", dependencies: ["FolioTokenizers", "FolioWeights"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "FolioModelsTests", dependencies: ["FolioModels", "FolioTokenizers", "FolioWeights"],
+                    swiftSettings: swiftSettings),
+    ]
+)

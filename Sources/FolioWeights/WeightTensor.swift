@@ -1,0 +1,105 @@
+import CFolioKernels
+
+/// The element encodings Folio reads, by their ggml type ids (safetensors dtypes map onto the same ids).
+public struct TensorType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    public static let f32 = TensorType(rawValue: 0), f16 = TensorType(rawValue: 1)
+    public static let q4_0 = TensorType(rawValue: 2), q4_1 = TensorType(rawValue: 3)
+    public static let q5_0 = TensorType(rawValue: 6), q5_1 = TensorType(rawValue: 7)
+    public static let q8_0 = TensorType(rawValue: 8), q8_1 = TensorType(rawValue: 9)
+    public static let q2_K = TensorType(rawValue: 10), q3_K = TensorType(rawValue: 11)
+    public static let q4_K = TensorType(rawValue: 12), q5_K = TensorType(rawValue: 13)
+    public static let q6_K = TensorType(rawValue: 14), q8_K = TensorType(rawValue: 15)
+    public static let i8 = TensorType(rawValue: 24), i16 = TensorType(rawValue: 25)
+    public static let i32 = TensorType(rawValue: 26), i64 = TensorType(rawValue: 27)
+    public static let f64 = TensorType(rawValue: 28), bf16 = TensorType(rawValue: 30)
+
+    static let names: [Int32: String] = [
+        0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 9: "Q8_1", 10: "Q2_K",
+        11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K", 16: "IQ2_XXS", 17: "IQ2_XS", 18: "IQ3_XXS",
+        19: "IQ1_S", 20: "IQ4_NL", 21: "IQ3_S", 22: "IQ2_S", 23: "IQ4_XS", 24: "I8", 25: "I16", 26: "I32",
+        27: "I64", 28: "F64", 29: "IQ1_M", 30: "BF16", 34: "TQ1_0", 35: "TQ2_0", 39: "MXFP4",
+    ]
+
+    public var description: String { Self.names[rawValue] ?? "type#\(rawValue)" }
+    /// Elements per quantization block (1 for plain types); 0 when Folio cannot decode the type.
+    public var blockElements: Int { Int(folio_type_block_elements(rawValue)) }
+    /// Bytes per block; 0 when Folio cannot decode the type.
+    public var blockBytes: Int { Int(folio_type_block_bytes(rawValue)) }
+    public var isSupported: Bool { blockElements > 0 }
+
+    /// Bytes that `elements` values take, or nil when that is not a whole number of blocks (or overflows).
+    public func byteCount(elements: Int) -> Int? {
+        guard blockElements > 0, elements >= 0, elements % blockElements == 0 else { return nil }
+        let (r, o) = (elements / blockElements).multipliedReportingOverflow(by: blockBytes)
+        return o ? nil : r
+    }
+}
+
+/// A tensor used in place from a mapped file. `shape` is outermost first (PyTorch order): a linear layer's
+/// weight is `[outFeatures, inFeatures]`, each row stored contiguously.
+public struct WeightTensor: @unchecked Sendable {
+    public let name: String
+    public let type: TensorType
+    public let shape: [Int]
+    public let data: UnsafeRawPointer
+    public let byteCount: Int
+    /// Keeps the mapping (or owned storage) alive while the tensor is used.
+    public let owner: AnyObject
+
+    public init(name: String, type: TensorType, shape: [Int], data: UnsafeRawPointer, byteCount: Int, owner: AnyObject) {
+        self.name = name
+        self.type = type
+        self.shape = shape
+        self.data = data
+        self.byteCount = byteCount
+        self.owner = owner
+    }
+
+    public var elementCount: Int { shape.reduce(1, *) }
+    /// Innermost dimension (the length of one stored row).
+    public var cols: Int { shape.last ?? 1 }
+    public var rows: Int { elementCount / max(cols, 1) }
+    public var rowBytes: Int { type.byteCount(elements: cols) ?? 0 }
+
+    /// The whole tensor as float32 (allocates `elementCount` floats: for small tensors such as norms and biases).
+    public func toFloats() throws -> [Float] {
+        guard type.isSupported else { throw FolioError.unsupported(path: name, what: "tensor type \(type)") }
+        var out = [Float](repeating: 0, count: elementCount)
+        let rc = out.withUnsafeMutableBufferPointer { folio_dequantize(type.rawValue, data, $0.baseAddress!, Int64(elementCount)) }
+        guard rc == 0 else { throw FolioError.unsupported(path: name, what: "tensor type \(type)") }
+        return out
+    }
+
+    /// Dequantizes row `r` into `dst` (`cols` floats).
+    public func dequantizeRow(_ r: Int, into dst: UnsafeMutablePointer<Float>) {
+        _ = folio_dequantize(type.rawValue, data + r * rowBytes, dst, Int64(cols))
+    }
+
+    /// A view of rows `[start, start + count)` (for fused tensors such as qkv or gate_up).
+    public func rowSlice(_ start: Int, _ count: Int, name: String? = nil) -> WeightTensor {
+        var s = shape
+        s[0] = count
+        let rowsPerLeading = elementCount / max(shape[0], 1) / max(cols, 1)
+        let bytesPerLeading = rowsPerLeading * rowBytes
+        return WeightTensor(name: name ?? "\(self.name)[\(start)..<\(start + count)]", type: type, shape: s,
+                            data: data + start * bytesPerLeading, byteCount: count * bytesPerLeading, owner: owner)
+    }
+}
+
+/// Where a model's tensors come from: one GGUF file or a (possibly sharded) safetensors checkpoint.
+public protocol WeightSource: AnyObject, Sendable {
+    var path: String { get }
+    var tensorNames: [String] { get }
+    func tensor(named: String) -> WeightTensor?
+}
+
+extension WeightSource {
+    /// The tensor, or a `FolioError.missing` naming it.
+    public func require(_ name: String) throws -> WeightTensor {
+        guard let t = tensor(named: name) else { throw FolioError.missing(path: path, what: "tensor \(name)") }
+        return t
+    }
+}

@@ -1,0 +1,2 @@
+import FolioModels
+print("folio")
