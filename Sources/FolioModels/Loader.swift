@@ -1,0 +1,36 @@
+import FolioWeights
+import Foundation
+
+extension CausalLM {
+    /// Loads a model: a `.gguf` file, or a Hugging Face folder (config.json + safetensors).
+    public static func load(path: String) throws -> CausalLM {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw FolioError.io(path: path, message: "no such file or directory")
+        }
+        if isDir.boolValue {
+            let cfgPath = path + "/config.json"
+            guard FileManager.default.fileExists(atPath: cfgPath) else { throw FolioError.missing(path: path, what: "config.json") }
+            let j = try JSONValue.parse(file: cfgPath)
+            let names = j["architectures"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            guard let arch = names.first(where: { ModelFamily.forHuggingFace($0) != nil }), let family = ModelFamily.forHuggingFace(arch) else {
+                throw FolioError.unsupported(path: cfgPath, what: "architecture \(names) (supported: \(ModelFamily.supportedNames.joined(separator: ", ")))")
+            }
+            let cfg = try ModelConfig.fromHuggingFace(j, family: family, architecture: arch, path: cfgPath)
+            let st = try SafetensorsCheckpoint(directory: path)
+            let w = try WeightLoader(source: st, config: cfg, isGGUF: false).load()
+            return CausalLM(config: cfg, weights: w, source: st, path: path)
+        }
+        let g = try GGUFFile(path: path)
+        guard let arch = g.architecture else { throw FolioError.missing(path: path, what: "general.architecture") }
+        guard let family = ModelFamily.forGGUF(arch) else {
+            throw FolioError.unsupported(path: path, what: "architecture \(arch) (supported: \(ModelFamily.supportedNames.joined(separator: ", ")))")
+        }
+        let cfg = try ModelConfig.fromGGUF(g, family: family)
+        let w = try WeightLoader(source: g, config: cfg, isGGUF: true).load()
+        return CausalLM(config: cfg, weights: w, source: g, path: path)
+    }
+
+    /// Parameter count (elements of every tensor).
+    public var parameterCount: Int { source.tensorNames.reduce(0) { $0 + (source.tensor(named: $1)?.elementCount ?? 0) } }
+}

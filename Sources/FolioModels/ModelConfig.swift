@@ -1,0 +1,190 @@
+import FolioWeights
+import Foundation
+
+/// RoPE frequency scaling, as Hugging Face `rope_scaling` / `rope_parameters` describe it.
+public enum RopeScaling: Sendable, Equatable {
+    case none
+    case linear(factor: Double)
+    case dynamic(factor: Double, originalMax: Int)
+    case llama3(factor: Double, lowFreqFactor: Double, highFreqFactor: Double, originalMax: Int)
+    case yarn(factor: Double, originalMax: Int, betaFast: Double, betaSlow: Double, attentionFactor: Double?)
+}
+
+/// How RoPE pairs dimensions: `neox` rotates (i, i + d/2) (Hugging Face layout); `interleaved` rotates (2i, 2i+1)
+/// (GGUF llama-family files, whose Q/K rows llama.cpp's converter permuted).
+public enum RopeStyle: Sendable { case neox, interleaved }
+
+public enum Activation: Sendable { case silu, geluTanh }
+
+/// Everything the forward pass needs to know about a decoder-only transformer, whatever file it came from.
+public struct ModelConfig: Sendable {
+    public var architecture: String
+    public var family: ModelFamily
+    public var vocabSize: Int
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var numLayers: Int
+    public var numHeads: Int
+    public var numKVHeads: Int
+    public var headDim: Int
+    public var rmsNormEps: Float
+    public var ropeTheta: Double
+    /// Gemma 3: local (sliding-window) layers use their own base.
+    public var ropeLocalTheta: Double?
+    public var ropeScaling: RopeScaling = .none
+    public var ropeStyle: RopeStyle = .neox
+    /// Rotary dimensions per head (head_dim unless partial rotary).
+    public var ropeDim: Int
+    public var maxPositionEmbeddings: Int
+    public var tieWordEmbeddings: Bool
+    /// Per layer: the sliding window (tokens a position may attend back, itself included), or nil for global.
+    public var slidingWindow: [Int?]
+    public var attentionBias: Bool = false
+    public var qkNorm: Bool = false
+    public var numExperts: Int = 0
+    public var numExpertsPerToken: Int = 0
+    public var moeIntermediateSize: Int = 0
+    /// Qwen3-MoE: renormalize the top-k routing weights.
+    public var normTopKProb: Bool = true
+    public var activation: Activation = .silu
+    /// Multiplies the token embeddings (Gemma: sqrt(hidden)).
+    public var embeddingScale: Float = 1
+    /// Added to RMSNorm weights at load (Hugging Face Gemma stores w and computes x * (1 + w)).
+    public var normWeightOffset: Float = 0
+    /// Gemma 3: norms after attention and after the MLP, before the residual add.
+    public var sandwichNorms: Bool = false
+    public var attentionScale: Float
+    public var finalLogitSoftcap: Float? = nil
+    public var attnLogitSoftcap: Float? = nil
+    public var bosTokenId: Int? = nil
+    public var eosTokenIds: [Int] = []
+
+    public var qDim: Int { numHeads * headDim }
+    public var kvDim: Int { numKVHeads * headDim }
+
+    func validate(path: String) throws {
+        func bad(_ m: String) -> FolioError { .malformedFile(path: path, problem: m) }
+        guard vocabSize > 0, hiddenSize > 0, numLayers > 0, numHeads > 0, numKVHeads > 0, headDim > 0 else {
+            throw bad("config has a non-positive size (vocab \(vocabSize), hidden \(hiddenSize), layers \(numLayers), heads \(numHeads)/\(numKVHeads), head_dim \(headDim))")
+        }
+        guard numHeads % numKVHeads == 0 else { throw bad("num_attention_heads \(numHeads) is not a multiple of num_key_value_heads \(numKVHeads)") }
+        guard ropeDim % 2 == 0, ropeDim <= headDim else { throw bad("rotary dimension \(ropeDim) does not fit head_dim \(headDim)") }
+        guard numLayers <= 1000, hiddenSize <= 1 << 17, vocabSize <= 1 << 22 else { throw bad("config sizes are absurd") }
+        if numExperts > 0 { guard numExpertsPerToken >= 1, numExpertsPerToken <= numExperts else { throw bad("experts per token \(numExpertsPerToken) of \(numExperts)") } }
+    }
+}
+
+extension ModelConfig {
+    /// Reads a Hugging Face `config.json`.
+    static func fromHuggingFace(_ j: JSONValue, family: ModelFamily, architecture: String, path: String) throws -> ModelConfig {
+        let c = j["text_config"].flatMap { $0.objectValue != nil ? $0 : nil } ?? j
+        func int(_ k: String) -> Int? { c[k]?.intValue }
+        func dbl(_ k: String) -> Double? { c[k]?.doubleValue }
+        func req(_ k: String) throws -> Int {
+            guard let v = int(k) else { throw FolioError.missing(path: path, what: "config key \(k)") }
+            return v
+        }
+        let hidden = try req("hidden_size"), heads = try req("num_attention_heads")
+        let layers = try req("num_hidden_layers")
+        let headDim = int("head_dim") ?? hidden / heads
+        let rp = c["rope_parameters"]
+        let theta = dbl("rope_theta") ?? rp?["rope_theta"]?.doubleValue ?? 10000
+        var cfg = ModelConfig(
+            architecture: architecture, family: family, vocabSize: try req("vocab_size"), hiddenSize: hidden,
+            intermediateSize: int("intermediate_size") ?? 4 * hidden, numLayers: layers, numHeads: heads,
+            numKVHeads: int("num_key_value_heads") ?? heads, headDim: headDim,
+            rmsNormEps: Float(dbl("rms_norm_eps") ?? 1e-6), ropeTheta: theta, ropeLocalTheta: nil,
+            ropeDim: Int(Double(headDim) * (dbl("partial_rotary_factor") ?? 1.0)),
+            maxPositionEmbeddings: int("max_position_embeddings") ?? 4096,
+            tieWordEmbeddings: c["tie_word_embeddings"]?.boolValue ?? j["tie_word_embeddings"]?.boolValue ?? false,
+            slidingWindow: Array(repeating: nil, count: layers), attentionScale: 1 / Float(headDim).squareRoot())
+        // Sliding window: Mistral always; Qwen only with use_sliding_window; Gemma per layer_types.
+        if let w = int("sliding_window"), w > 0 {
+            let useSW = c["use_sliding_window"]?.boolValue ?? (family != .qwen2 && family != .qwen3 && family != .qwen3MoE)
+            if let types = c["layer_types"]?.arrayValue {
+                for (i, t) in types.enumerated() where i < layers && t.stringValue == "sliding_attention" { cfg.slidingWindow[i] = w }
+            } else if useSW {
+                let maxWindowLayers = int("max_window_layers") ?? layers
+                for i in 0..<layers where family == .mistral || family == .mixtral || family == .phi3 || i >= maxWindowLayers {
+                    cfg.slidingWindow[i] = w
+                }
+            }
+        }
+        let scaling = c["rope_scaling"].flatMap { $0.isNull ? nil : $0 } ?? rp
+        if let s = scaling, let type = s["rope_type"]?.stringValue ?? s["type"]?.stringValue, type != "default" {
+            let factor = s["factor"]?.doubleValue ?? 1
+            let orig = s["original_max_position_embeddings"]?.intValue ?? int("original_max_position_embeddings") ?? cfg.maxPositionEmbeddings
+            switch type {
+            case "linear": cfg.ropeScaling = .linear(factor: factor)
+            case "dynamic": cfg.ropeScaling = .dynamic(factor: factor, originalMax: cfg.maxPositionEmbeddings)
+            case "llama3":
+                cfg.ropeScaling = .llama3(factor: factor, lowFreqFactor: s["low_freq_factor"]?.doubleValue ?? 1,
+                                          highFreqFactor: s["high_freq_factor"]?.doubleValue ?? 4, originalMax: orig)
+            case "yarn":
+                cfg.ropeScaling = .yarn(factor: factor, originalMax: orig, betaFast: s["beta_fast"]?.doubleValue ?? 32,
+                                        betaSlow: s["beta_slow"]?.doubleValue ?? 1, attentionFactor: s["attention_factor"]?.doubleValue)
+            default: throw FolioError.unsupported(path: path, what: "rope_scaling type \(type)")
+            }
+        }
+        cfg.bosTokenId = c["bos_token_id"]?.intValue ?? j["bos_token_id"]?.intValue
+        if let e = c["eos_token_id"] ?? j["eos_token_id"] {
+            cfg.eosTokenIds = e.arrayValue?.compactMap(\.intValue) ?? e.intValue.map { [$0] } ?? []
+        }
+        cfg.numExperts = int("num_local_experts") ?? int("num_experts") ?? 0
+        cfg.numExpertsPerToken = int("num_experts_per_tok") ?? 0
+        cfg.moeIntermediateSize = int("moe_intermediate_size") ?? cfg.intermediateSize
+        cfg.normTopKProb = c["norm_topk_prob"]?.boolValue ?? true
+        cfg.attentionBias = c["attention_bias"]?.boolValue ?? false
+        family.adjustHuggingFace(&cfg, c)
+        try cfg.validate(path: path)
+        return cfg
+    }
+
+    /// Reads GGUF metadata (`ARCH.*` keys, as llama.cpp writes them).
+    static func fromGGUF(_ g: GGUFFile, family: ModelFamily) throws -> ModelConfig {
+        let path = g.path
+        func int(_ k: String) -> Int? { g.archValue(k)?.intValue }
+        func dbl(_ k: String) -> Double? { g.archValue(k)?.doubleValue }
+        func req(_ k: String) throws -> Int {
+            guard let v = int(k) else { throw FolioError.missing(path: path, what: "metadata \(g.architecture ?? "?").\(k)") }
+            return v
+        }
+        let hidden = try req("embedding_length"), heads = try req("attention.head_count")
+        let layers = try req("block_count")
+        let headDim = int("attention.key_length") ?? hidden / max(heads, 1)
+        let vocab = int("vocab_size") ?? g.metadata["tokenizer.ggml.tokens"]?.arrayValue?.count
+            ?? g.tensors.first(where: { $0.name == "token_embd.weight" })?.shape.first ?? 0
+        // head_count_kv may be an array (per layer); Folio needs one value.
+        let kv = g.archValue("attention.head_count_kv")
+        let kvHeads = kv?.intValue ?? kv?.arrayValue?.first?.intValue ?? heads
+        var cfg = ModelConfig(
+            architecture: g.architecture ?? "?", family: family, vocabSize: vocab, hiddenSize: hidden,
+            intermediateSize: int("feed_forward_length") ?? 4 * hidden, numLayers: layers, numHeads: heads,
+            numKVHeads: kvHeads, headDim: headDim,
+            rmsNormEps: Float(dbl("attention.layer_norm_rms_epsilon") ?? 1e-6), ropeTheta: dbl("rope.freq_base") ?? 10000,
+            ropeLocalTheta: nil, ropeDim: int("rope.dimension_count") ?? headDim,
+            maxPositionEmbeddings: int("context_length") ?? 4096,
+            tieWordEmbeddings: g.tensor(named: "output.weight") == nil,
+            slidingWindow: Array(repeating: nil, count: layers), attentionScale: 1 / Float(headDim).squareRoot())
+        if let type = g.archValue("rope.scaling.type")?.stringValue, type != "none" {
+            let factor = dbl("rope.scaling.factor") ?? 1
+            let orig = int("rope.scaling.original_context_length") ?? cfg.maxPositionEmbeddings
+            switch type {
+            case "linear": cfg.ropeScaling = .linear(factor: factor)
+            case "yarn": cfg.ropeScaling = .yarn(factor: factor, originalMax: orig, betaFast: dbl("rope.scaling.yarn_beta_fast") ?? 32,
+                                                 betaSlow: dbl("rope.scaling.yarn_beta_slow") ?? 1, attentionFactor: nil)
+            default: throw FolioError.unsupported(path: path, what: "rope scaling type \(type)")
+            }
+        }
+        cfg.numExperts = int("expert_count") ?? 0
+        cfg.numExpertsPerToken = int("expert_used_count") ?? 0
+        cfg.moeIntermediateSize = int("expert_feed_forward_length") ?? cfg.intermediateSize
+        cfg.finalLogitSoftcap = dbl("final_logit_softcapping").map(Float.init)
+        cfg.attnLogitSoftcap = dbl("attn_logit_softcapping").map(Float.init)
+        cfg.bosTokenId = g.metadata["tokenizer.ggml.bos_token_id"]?.intValue
+        cfg.eosTokenIds = g.metadata["tokenizer.ggml.eos_token_id"]?.intValue.map { [$0] } ?? []
+        family.adjustGGUF(&cfg, g)
+        try cfg.validate(path: path)
+        return cfg
+    }
+}

@@ -1,0 +1,194 @@
+import FolioWeights
+
+/// One feed-forward expert (or the dense MLP): down(act(gate(x)) * up(x)).
+struct MLPWeights: Sendable {
+    let gate: WeightTensor  // [ff, hidden]
+    let up: WeightTensor    // [ff, hidden]
+    let down: WeightTensor  // [hidden, ff]
+}
+
+enum FeedForward: Sendable {
+    case dense(MLPWeights)
+    case moe(router: WeightTensor, experts: [MLPWeights])  // router: [experts, hidden]
+}
+
+struct LayerWeights: Sendable {
+    let attnNorm: [Float]          // [hidden]
+    let q, k, v, o: WeightTensor   // q: [qDim, hidden], k/v: [kvDim, hidden], o: [hidden, qDim]
+    let qBias, kBias, vBias: [Float]?
+    let qNorm, kNorm: [Float]?     // [headDim]
+    let postAttnNorm: [Float]?     // Gemma 3 sandwich norm
+    let ffnNorm: [Float]           // [hidden]
+    let ffn: FeedForward
+    let postFfnNorm: [Float]?
+}
+
+struct ModelWeights: Sendable {
+    let embedding: WeightTensor    // [vocab, hidden]
+    let layers: [LayerWeights]
+    let finalNorm: [Float]
+    let lmHead: WeightTensor       // [vocab, hidden]
+    /// GGUF `rope_freqs.weight` (Llama 3.1 RoPE scaling baked in): divides each frequency.
+    let ropeFreqFactors: [Float]?
+}
+
+extension WeightTensor {
+    /// Entry `i` of a stacked 3-D tensor ([n, rows, cols] -> [rows, cols]).
+    func stackedEntry(_ i: Int) -> WeightTensor {
+        let s = rowSlice(i, 1)
+        return WeightTensor(name: "\(name)[\(i)]", type: type, shape: Array(shape.dropFirst()), data: s.data,
+                            byteCount: s.byteCount, owner: owner)
+    }
+}
+
+/// Weight names and layout of a checkpoint. Hugging Face and GGUF files name the same tensors differently.
+struct WeightLoader {
+    let source: any WeightSource
+    let config: ModelConfig
+    let isGGUF: Bool
+
+    func norm(_ name: String) throws -> [Float] {
+        let t = try source.require(name)
+        guard t.elementCount == t.cols else { throw FolioError.malformedFile(path: source.path, problem: "\(name) is not a vector") }
+        var v = try t.toFloats()
+        if config.normWeightOffset != 0 { for i in v.indices { v[i] += config.normWeightOffset } }
+        return v
+    }
+
+    func vector(_ name: String) throws -> [Float]? { try source.tensor(named: name)?.toFloats() }
+
+    /// A matrix with the expected shape [rows, cols], or an error naming the mismatch.
+    func matrix(_ name: String, _ rows: Int, _ cols: Int) throws -> WeightTensor {
+        try check(try source.require(name), rows, cols)
+    }
+
+    func check(_ t: WeightTensor, _ rows: Int, _ cols: Int) throws -> WeightTensor {
+        guard t.cols == cols, t.rows == rows, t.type.isSupported else {
+            throw FolioError.malformedFile(path: source.path, problem: "tensor \(t.name) has shape \(t.shape) (\(t.type)), expected [\(rows), \(cols)]")
+        }
+        return t
+    }
+
+    func load() throws -> ModelWeights {
+        let c = config
+        let h = c.hiddenSize
+        let embName = isGGUF ? "token_embd.weight" : "model.embed_tokens.weight"
+        let embedding = try matrix(embName, c.vocabSize, h)
+        var layers: [LayerWeights] = []
+        for i in 0..<c.numLayers { layers.append(try isGGUF ? ggufLayer(i) : hfLayer(i)) }
+        let finalNorm = try norm(isGGUF ? "output_norm.weight" : "model.norm.weight")
+        let headName = isGGUF ? "output.weight" : "lm_head.weight"
+        let lmHead = c.tieWordEmbeddings ? (source.tensor(named: headName).map { try? check($0, c.vocabSize, h) } ?? nil) ?? embedding
+                                         : try matrix(headName, c.vocabSize, h)
+        var freq: [Float]? = nil
+        if isGGUF, let f = source.tensor(named: "rope_freqs.weight") {
+            freq = try f.toFloats()
+            guard freq!.count == c.ropeDim / 2 else {
+                throw FolioError.malformedFile(path: source.path, problem: "rope_freqs.weight has \(freq!.count) entries, expected \(c.ropeDim / 2)")
+            }
+        }
+        return ModelWeights(embedding: embedding, layers: layers, finalNorm: finalNorm, lmHead: lmHead, ropeFreqFactors: freq)
+    }
+
+    func hfLayer(_ i: Int) throws -> LayerWeights {
+        let c = config, h = c.hiddenSize, p = "model.layers.\(i)."
+        let q, k, v: WeightTensor
+        if c.family == .phi3 {
+            let qkv = try matrix(p + "self_attn.qkv_proj.weight", c.qDim + 2 * c.kvDim, h)
+            q = qkv.rowSlice(0, c.qDim); k = qkv.rowSlice(c.qDim, c.kvDim); v = qkv.rowSlice(c.qDim + c.kvDim, c.kvDim)
+        } else {
+            q = try matrix(p + "self_attn.q_proj.weight", c.qDim, h)
+            k = try matrix(p + "self_attn.k_proj.weight", c.kvDim, h)
+            v = try matrix(p + "self_attn.v_proj.weight", c.kvDim, h)
+        }
+        let ffn: FeedForward
+        switch c.family {
+        case .mixtral:
+            let e = (0..<c.numExperts).map { "\(p)block_sparse_moe.experts.\($0)." }
+            ffn = .moe(router: try matrix(p + "block_sparse_moe.gate.weight", c.numExperts, h), experts: try e.map {
+                MLPWeights(gate: try matrix($0 + "w1.weight", c.intermediateSize, h), up: try matrix($0 + "w3.weight", c.intermediateSize, h),
+                           down: try matrix($0 + "w2.weight", h, c.intermediateSize))
+            })
+        case .qwen3MoE:
+            let ff = c.moeIntermediateSize
+            ffn = .moe(router: try matrix(p + "mlp.gate.weight", c.numExperts, h), experts: try (0..<c.numExperts).map {
+                let e = "\(p)mlp.experts.\($0)."
+                return MLPWeights(gate: try matrix(e + "gate_proj.weight", ff, h), up: try matrix(e + "up_proj.weight", ff, h),
+                                  down: try matrix(e + "down_proj.weight", h, ff))
+            })
+        case .phi3:
+            let gu = try matrix(p + "mlp.gate_up_proj.weight", 2 * c.intermediateSize, h)
+            ffn = .dense(MLPWeights(gate: gu.rowSlice(0, c.intermediateSize), up: gu.rowSlice(c.intermediateSize, c.intermediateSize),
+                                    down: try matrix(p + "mlp.down_proj.weight", h, c.intermediateSize)))
+        default:
+            ffn = .dense(MLPWeights(gate: try matrix(p + "mlp.gate_proj.weight", c.intermediateSize, h),
+                                    up: try matrix(p + "mlp.up_proj.weight", c.intermediateSize, h),
+                                    down: try matrix(p + "mlp.down_proj.weight", h, c.intermediateSize)))
+        }
+        let gemma = c.family == .gemma3
+        return LayerWeights(
+            attnNorm: try norm(p + "input_layernorm.weight"), q: q, k: k, v: v,
+            o: try matrix(p + "self_attn.o_proj.weight", h, c.qDim),
+            qBias: c.attentionBias ? try vector(p + "self_attn.q_proj.bias") : nil,
+            kBias: c.attentionBias ? try vector(p + "self_attn.k_proj.bias") : nil,
+            vBias: c.attentionBias ? try vector(p + "self_attn.v_proj.bias") : nil,
+            qNorm: c.qkNorm ? try norm(p + "self_attn.q_norm.weight") : nil,
+            kNorm: c.qkNorm ? try norm(p + "self_attn.k_norm.weight") : nil,
+            postAttnNorm: gemma ? try norm(p + "post_attention_layernorm.weight") : nil,
+            ffnNorm: try norm(p + (gemma ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight")),
+            ffn: ffn, postFfnNorm: gemma ? try norm(p + "post_feedforward_layernorm.weight") : nil)
+    }
+
+    func ggufLayer(_ i: Int) throws -> LayerWeights {
+        let c = config, h = c.hiddenSize, p = "blk.\(i)."
+        let q, k, v: WeightTensor
+        if let qkv = source.tensor(named: p + "attn_qkv.weight") {
+            let t = try check(qkv, c.qDim + 2 * c.kvDim, h)
+            q = t.rowSlice(0, c.qDim); k = t.rowSlice(c.qDim, c.kvDim); v = t.rowSlice(c.qDim + c.kvDim, c.kvDim)
+        } else {
+            q = try matrix(p + "attn_q.weight", c.qDim, h)
+            k = try matrix(p + "attn_k.weight", c.kvDim, h)
+            v = try matrix(p + "attn_v.weight", c.kvDim, h)
+        }
+        let ffn: FeedForward
+        if c.numExperts > 0 {
+            let ff = c.family == .qwen3MoE ? c.moeIntermediateSize : c.intermediateSize
+            let router = try matrix(p + "ffn_gate_inp.weight", c.numExperts, h)
+            var experts: [MLPWeights] = []
+            if let g = source.tensor(named: p + "ffn_gate_exps.weight") {
+                let u = try source.require(p + "ffn_up_exps.weight"), d = try source.require(p + "ffn_down_exps.weight")
+                guard g.shape.count == 3, g.shape[0] == c.numExperts, u.shape == g.shape, d.shape.count == 3, d.shape[0] == c.numExperts else {
+                    throw FolioError.malformedFile(path: source.path, problem: "expert tensors of layer \(i) have shapes \(g.shape), \(u.shape), \(d.shape)")
+                }
+                for e in 0..<c.numExperts {
+                    experts.append(MLPWeights(gate: try check(g.stackedEntry(e), ff, h), up: try check(u.stackedEntry(e), ff, h),
+                                              down: try check(d.stackedEntry(e), h, ff)))
+                }
+            } else {
+                for e in 0..<c.numExperts {
+                    experts.append(MLPWeights(gate: try matrix(p + "ffn_gate.\(e).weight", ff, h), up: try matrix(p + "ffn_up.\(e).weight", ff, h),
+                                              down: try matrix(p + "ffn_down.\(e).weight", h, ff)))
+                }
+            }
+            ffn = .moe(router: router, experts: experts)
+        } else if source.tensor(named: p + "ffn_gate.weight") == nil, let up = source.tensor(named: p + "ffn_up.weight"),
+                  up.rows == 2 * c.intermediateSize {
+            // Phi-3: gate and up fused, gate first.
+            ffn = .dense(MLPWeights(gate: up.rowSlice(0, c.intermediateSize), up: up.rowSlice(c.intermediateSize, c.intermediateSize),
+                                    down: try matrix(p + "ffn_down.weight", h, c.intermediateSize)))
+        } else {
+            ffn = .dense(MLPWeights(gate: try matrix(p + "ffn_gate.weight", c.intermediateSize, h),
+                                    up: try matrix(p + "ffn_up.weight", c.intermediateSize, h),
+                                    down: try matrix(p + "ffn_down.weight", h, c.intermediateSize)))
+        }
+        let gemma = c.family == .gemma3
+        return LayerWeights(
+            attnNorm: try norm(p + "attn_norm.weight"), q: q, k: k, v: v, o: try matrix(p + "attn_output.weight", h, c.qDim),
+            qBias: try vector(p + "attn_q.bias"), kBias: try vector(p + "attn_k.bias"), vBias: try vector(p + "attn_v.bias"),
+            qNorm: c.qkNorm ? try norm(p + "attn_q_norm.weight") : nil,
+            kNorm: c.qkNorm ? try norm(p + "attn_k_norm.weight") : nil,
+            postAttnNorm: gemma ? try norm(p + "post_attention_norm.weight") : nil,
+            ffnNorm: try norm(p + "ffn_norm.weight"), ffn: ffn,
+            postFfnNorm: gemma ? try norm(p + "post_ffw_norm.weight") : nil)
+    }
+}

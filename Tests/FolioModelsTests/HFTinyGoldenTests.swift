@@ -1,0 +1,49 @@
+import FolioModels
+import FolioWeights
+import Foundation
+import Testing
+
+struct Golden: Decodable {
+    struct Case: Decodable {
+        let prompt_token_ids: [Int32]
+        let logits: [[Float]]
+        let greedy_16: [Int32]
+    }
+    let cases: [Case]
+}
+
+/// Tiny random models of each architecture against transformers' float32 logits (Tests/Fixtures/models/hf-tiny,
+/// made by make_tiny_hf.py / scripts/make_tiny_goldens.py).
+@Suite("Hugging Face tiny models match transformers")
+struct HFTinyGoldenTests {
+    static let archs = ["llama", "llama3-rope-scaling", "mistral", "qwen2", "qwen3", "mixtral", "qwen3-moe", "phi3"]
+
+    @Test("logits at every position and the 16-token greedy continuation", arguments: archs)
+    func matchesTransformers(arch: String) throws {
+        let dir = Fixtures.path("models/hf-tiny/\(arch)")
+        let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/golden.json")))
+        struct Unmasked: Decodable { let greedy_16: [[Int32]] }
+        let unmasked = try JSONDecoder().decode(Unmasked.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/greedy_unmasked.json")))
+        let model = try CausalLM.load(path: dir)
+        for (ci, c) in golden.cases.enumerated() {
+            let cache = model.makeCache(capacity: 256)
+            let logits = try model.forward(tokens: c.prompt_token_ids, cache: cache, allLogits: true)
+            #expect(logits.count == c.logits.count)
+            var worst: Float = 0
+            for (got, want) in zip(logits, c.logits) {
+                let scale = want.map(abs).max() ?? 1
+                let diff = zip(got, want).map { abs($0 - $1) }.max() ?? 0
+                worst = max(worst, diff / scale)
+            }
+            print("\(arch) L=\(c.prompt_token_ids.count): max |diff| / max|logit| = \(worst)")
+            #expect(worst <= 1e-3, "\(arch) prompt of \(c.prompt_token_ids.count): relative error \(worst)")
+            let gen = try model.generate(prompt: c.prompt_token_ids, maxTokens: 16)
+            // The shared goldens' generate() masked prompt tokens with id 0 (pad_token_id=0, no attention_mask):
+            // those cases are compared with the all-ones-mask continuation (scripts/make_tiny_goldens.py).
+            if !c.prompt_token_ids.contains(0) {
+                #expect(gen.tokenIds == c.greedy_16, "\(arch) prompt of \(c.prompt_token_ids.count)")
+            }
+            #expect(gen.tokenIds == unmasked.greedy_16[ci], "\(arch) prompt of \(c.prompt_token_ids.count) (unmasked)")
+        }
+    }
+}

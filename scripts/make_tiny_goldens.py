@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Goldens for Folio's model tests, made with Hugging Face transformers (float32, CPU).
+
+1. Tiny random Qwen3-MoE and Phi-3 models, made exactly as ../shared/fixtures/models/make_tiny_hf.py makes the
+   others (vocab 512, hidden 64, 3 layers, GQA 8/2, same init), with golden.json (full logits at every position,
+   16-token greedy continuation).
+2. For every tiny model, `greedy_unmasked.json`: the 16-token greedy continuation with an explicit all-ones
+   attention mask. The shared goldens called generate() without one and with pad_token_id=0, so transformers
+   inferred attention_mask = (ids != 0) and masked out prompt tokens whose id is 0; a plain causal LM (and
+   Folio, vLLM, llama.cpp) attends to every prompt token.
+
+usage: python scripts/make_tiny_goldens.py Tests/Fixtures/models/hf-tiny   (needs torch, transformers, safetensors)
+"""
+import json, os, sys, torch
+from transformers import (AutoModelForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Phi3Config, Phi3ForCausalLM)
+
+out = sys.argv[1]
+common = dict(vocab_size=512, hidden_size=64, intermediate_size=160, num_hidden_layers=3,
+              num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=512)
+NEW = {
+    "qwen3-moe": (Qwen3MoeForCausalLM, Qwen3MoeConfig(**common, head_dim=16, num_experts=4, num_experts_per_tok=2,
+                                                      moe_intermediate_size=96, norm_topk_prob=True, decoder_sparse_step=1)),
+    "phi3": (Phi3ForCausalLM, Phi3Config(**common, pad_token_id=0, rope_scaling=None, tie_word_embeddings=False)),
+}
+torch.manual_seed(1234)
+g = torch.Generator().manual_seed(99)
+
+
+def greedy(m, ids):
+    x = torch.tensor([ids])
+    return m.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=16, do_sample=False,
+                      pad_token_id=0)[0][len(ids):].tolist()
+
+
+for name, (cls, cfg) in NEW.items():
+    m = cls(cfg).eval()
+    with torch.no_grad():  # wider random init so logits are not flat (as make_tiny_hf.py)
+        for p in m.parameters():
+            if p.dim() >= 1: p.normal_(0.0, 0.08, generator=g)
+            if p.dim() == 1 and p.numel() == cfg.hidden_size: p.add_(1.0)
+    d = os.path.join(out, name); os.makedirs(d, exist_ok=True)
+    m.save_pretrained(d, safe_serialization=True)
+    cases = []
+    for L in (1, 7, 40, 100):
+        ids = torch.randint(1, cfg.vocab_size, (L,), generator=g).tolist()  # no pad id in the prompt
+        with torch.no_grad():
+            logits = m(torch.tensor([ids])).logits[0]
+            gen = greedy(m, ids)
+        cases.append({"prompt_token_ids": ids, "logits": [[round(x, 6) for x in r] for r in logits.tolist()], "greedy_16": gen})
+    json.dump({"architecture": cfg.architectures or cls.__name__, "class": cls.__name__,
+               "reference": f"transformers {__import__('transformers').__version__} torch {torch.__version__} float32",
+               "cases": cases}, open(os.path.join(d, "golden.json"), "w"))
+    print(name, "ok", os.path.getsize(os.path.join(d, "model.safetensors")))
+
+for name in sorted(os.listdir(out)):
+    d = os.path.join(out, name)
+    if not os.path.exists(os.path.join(d, "golden.json")): continue
+    m = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
+    gold = json.load(open(os.path.join(d, "golden.json")))
+    with torch.no_grad():
+        res = [greedy(m, c["prompt_token_ids"]) for c in gold["cases"]]
+    json.dump({"reference": f"transformers {__import__('transformers').__version__} generate(attention_mask=ones)",
+               "greedy_16": res}, open(os.path.join(d, "greedy_unmasked.json"), "w"))
+    print(name, "unmasked", [r[:3] for r in res])
