@@ -34,3 +34,8 @@ extension CausalLM {
     /// Parameter count (elements of every tensor).
     public var parameterCount: Int { source.tensorNames.reduce(0) { $0 + (source.tensor(named: $1)?.elementCount ?? 0) } }
 }
+
+extension CausalLM {
+    /// The encoding of every tensor (e.g. "Q4_1"), one entry per tensor.
+    public var tensorTypes: [String] { source.tensorNames.compactMap { source.tensor(named: $0)?.type.description } }
+}

@@ -1,0 +1,154 @@
+import ArgumentParser
+import FolioModels
+import FolioTokenizers
+import FolioWeights
+import Foundation
+
+@main
+struct Folio: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "folio",
+        abstract: "Folio: an LLM inference engine in Swift.",
+        subcommands: [Generate.self, Tokenize.self, Logits.self, Inspect.self])
+
+    /// Runs `body`, printing any error on stderr and exiting 1 (JSON results go to stdout).
+    static func run(_ body: () throws -> Void) throws {
+        do { try body() } catch let e as FolioError {
+            FileHandle.standardError.write(Data("error: \(e)\n".utf8))
+            throw ExitCode(1)
+        } catch let e as TokenizerError {
+            FileHandle.standardError.write(Data("error: \(e)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+func emit(_ v: JSONValue) { print(v.jsonString) }
+
+func parseIds(_ s: String, name: String) throws -> [Int32] {
+    let parts = s.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    return try parts.map {
+        guard let v = Int32($0) else { throw FolioError.invalidArgument(name: name, message: "'\($0)' is not a token id") }
+        return v
+    }
+}
+
+extension JSONValue {
+    static func ints(_ a: [Int32]) -> JSONValue { .array(a.map { .number(Double($0)) }) }
+}
+
+struct Tokenize: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Tokenize text: {\"ids\": [...], \"tokens\": [...]}.")
+    @Option(help: "GGUF file or Hugging Face model folder.") var model: String
+    @Option(help: "Text to tokenize.") var text: String?
+    @Option(help: "File whose contents to tokenize.") var textFile: String?
+    @Flag(help: "Do not add BOS/EOS.") var noAddSpecial = false
+
+    func run() throws {
+        try Folio.run {
+            let input: String
+            if let t = text { input = t } else if let f = textFile {
+                guard let d = FileManager.default.contents(atPath: f) else { throw FolioError.io(path: f, message: "cannot read") }
+                input = String(decoding: d, as: UTF8.self)
+            } else { throw FolioError.invalidArgument(name: "--text", message: "give --text or --text-file") }
+            let tok = try Tokenizer.load(modelPath: model)
+            let ids = tok.encode(input, addSpecialTokens: !noAddSpecial)
+            emit(.object([("ids", .ints(ids)), ("tokens", .array(ids.map { .string(tok.token($0) ?? "") }))]))
+        }
+    }
+}
+
+struct Logits: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Logits at every position: {\"logits\": [[...]]}.")
+    @Option(help: "GGUF file or Hugging Face model folder.") var model: String
+    @Option(help: "Comma-separated token ids.") var tokenIds: String
+    @Option(help: "Only the top K (ids and values) per position.") var top: Int?
+    @Flag(help: "Use the float32 reference forward pass.") var reference = false
+
+    func run() throws {
+        try Folio.run {
+            let ids = try parseIds(tokenIds, name: "--token-ids")
+            guard !ids.isEmpty else { throw FolioError.invalidArgument(name: "--token-ids", message: "is empty") }
+            if let k = top, k < 1 { throw FolioError.invalidArgument(name: "--top", message: "must be >= 1") }
+            let lm = try CausalLM.load(path: model)
+            guard ids.count <= lm.config.maxPositionEmbeddings else {
+                throw FolioError.invalidArgument(name: "--token-ids", message: "\(ids.count) tokens exceed the context length \(lm.config.maxPositionEmbeddings)")
+            }
+            let logits = try lm.forward(tokens: ids, cache: lm.makeCache(capacity: ids.count), allLogits: true)
+            if let k = top {
+                let tops = logits.map { row -> (JSONValue, JSONValue) in
+                    let idx = row.indices.sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }.prefix(k)
+                    return (.array(idx.map { .number(Double($0)) }), .array(idx.map { .number(Double(row[$0])) }))
+                }
+                emit(.object([("top_ids", .array(tops.map(\.0))), ("logits", .array(tops.map(\.1)))]))
+            } else {
+                emit(.object([("logits", .array(logits.map { .array($0.map { .number(Double($0)) }) }))]))
+            }
+        }
+    }
+}
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Generate a continuation.")
+    @Option(help: "GGUF file or Hugging Face model folder.") var model: String
+    @Option(help: "Prompt text (BOS added as the model's tokenizer says).") var prompt: String?
+    @Option(help: "Comma-separated prompt token ids.") var promptTokenIds: String?
+    @Option(help: "Tokens to generate.") var maxTokens: Int = 16
+    @Option(help: "0 = greedy.") var temperature: Float = 0
+    @Option(help: "Nucleus sampling mass.") var topP: Float = 1
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Flag(help: "Keep generating past end-of-sequence tokens.") var ignoreEos = false
+    @Flag(help: "Use the float32 reference forward pass.") var reference = false
+    @Flag(help: "Print JSON {token_ids, text, finish_reason}.") var json = false
+
+    func run() throws {
+        try Folio.run {
+            guard maxTokens >= 0 else { throw FolioError.invalidArgument(name: "--max-tokens", message: "must be >= 0") }
+            guard temperature >= 0 else { throw FolioError.invalidArgument(name: "--temperature", message: "must be >= 0") }
+            guard topP > 0, topP <= 1 else { throw FolioError.invalidArgument(name: "--top-p", message: "must be in (0, 1]") }
+            let tok = try Tokenizer.load(modelPath: model)
+            let ids: [Int32]
+            if let p = promptTokenIds { ids = try parseIds(p, name: "--prompt-token-ids") } else if let p = prompt {
+                ids = tok.encode(p)
+            } else { throw FolioError.invalidArgument(name: "--prompt", message: "give --prompt or --prompt-token-ids") }
+            let lm = try CausalLM.load(path: model)
+            var stops = tok.eogIds
+            if let e = tok.eosId { stops.insert(e) }
+            for e in lm.config.eosTokenIds { stops.insert(Int32(e)) }
+            let r = try lm.generate(prompt: ids, maxTokens: maxTokens, temperature: temperature, topP: topP, seed: seed,
+                                    stopTokenIds: stops, ignoreEOS: ignoreEos)
+            let text = tok.decode(r.tokenIds, skipSpecialTokens: true)
+            if json {
+                emit(.object([("token_ids", .ints(r.tokenIds)), ("text", .string(text)), ("finish_reason", .string(r.finishReason))]))
+            } else {
+                print(text)
+            }
+        }
+    }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Describe a model file or folder.")
+    @Argument(help: "GGUF file or Hugging Face model folder.") var path: String
+
+    func run() throws {
+        try Folio.run {
+            let lm = try CausalLM.load(path: path)
+            let tok = try? Tokenizer.load(modelPath: path)
+            let c = lm.config
+            var types: [String: Int] = [:]
+            for t in lm.tensorTypes { types[t, default: 0] += 1 }
+            emit(.object([
+                ("architecture", .string(c.architecture)), ("family", .string(c.family.rawValue)),
+                ("parameters", .number(Double(lm.parameterCount))),
+                ("tensor_types", .object(types.sorted { $0.key < $1.key }.map { ($0.key, .number(Double($0.value))) })),
+                ("context_length", .number(Double(c.maxPositionEmbeddings))),
+                ("layers", .number(Double(c.numLayers))), ("hidden_size", .number(Double(c.hiddenSize))),
+                ("heads", .number(Double(c.numHeads))), ("kv_heads", .number(Double(c.numKVHeads))),
+                ("vocab_size", .number(Double(c.vocabSize))),
+                ("experts", .number(Double(c.numExperts))),
+                ("chat_template", .bool(tok?.chatTemplate != nil)),
+            ]))
+        }
+    }
+}

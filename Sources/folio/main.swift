@@ -1,2 +1,0 @@
-import FolioModels
-print("folio")
