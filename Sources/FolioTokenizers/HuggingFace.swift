@@ -92,7 +92,8 @@ extension Tokenizer {
         return Tokenizer(idToToken: idToToken, addedTokens: added, specialIds: special, bosId: bos, eosId: eos,
                          addBos: config?["add_bos_token"]?.boolValue ?? false, addEos: config?["add_eos_token"]?.boolValue ?? false,
                          eogIds: eog, chatTemplate: chatTemplate, prefixIds: prefixIds, suffixIds: suffixIds,
-                         normalizer: normalizer, preTokenizer: pre, model: model, decodeMode: mode, tokenToId: vocab)
+                         normalizer: normalizer, preTokenizer: pre, model: model, decodeMode: mode, tokenToId: vocab,
+                         cleanUpSpaces: config?["clean_up_tokenization_spaces"]?.boolValue ?? false)
     }
 
     static func pattern(_ v: JSONValue?, _ path: String) throws -> SplitRegex {
@@ -159,7 +160,7 @@ extension Tokenizer {
         let list = types(d)
         let names = list.compactMap { $0["type"]?.stringValue }
         if let wp = list.first(where: { $0["type"]?.stringValue == "WordPiece" }) {
-            return .wordPiece(prefix: wp["prefix"]?.stringValue ?? "##", ggufStyle: false, cleanup: wp["cleanup"]?.boolValue ?? true)
+            return .wordPiece(prefix: wp["prefix"]?.stringValue ?? "##", ggufStyle: false)
         }
         if names.contains("ByteLevel") { return .byteLevel }
         if let ms = list.first(where: { $0["type"]?.stringValue == "Metaspace" }) {
@@ -170,7 +171,7 @@ extension Tokenizer {
             let strip = list.contains { $0["type"]?.stringValue == "Strip" && ($0["start"]?.intValue ?? 0) > 0 }
             return .sentencePiece(stripLeadingSpace: strip)
         }
-        if case .wordPiece(let m) = model { return .wordPiece(prefix: m.prefix, ggufStyle: false, cleanup: true) }
+        if case .wordPiece(let m) = model { return .wordPiece(prefix: m.prefix, ggufStyle: false) }
         return .byteLevel
     }
 

@@ -5,6 +5,10 @@ import Foundation
 let endOfGenerationTexts = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>",
                             "<\u{FF5C}end\u{2581}of\u{2581}sentence\u{FF5C}>", "<|eom_id|>", "<|return|>"]
 
+/// `tokenizer.ggml.pre` types whose Hugging Face tokenizers do not clean up spaces when decoding (llama.cpp's
+/// `clean_spaces = false`).
+let noCleanup: Set<String> = ["qwen2", "qwen2.5", "qwen-2.5", "deepseek-r1-qwen", "deepseek-llm", "deepseek-coder", "qwen35"]
+
 /// Pre-tokenizer regexes of llama.cpp's `tokenizer.ggml.pre` types (the same splits as the models'
 /// `tokenizer.json`); each splits the pieces of the one before.
 func ggufPreTokenizerPatterns(_ pre: String) -> [String]? {
@@ -105,7 +109,8 @@ extension Tokenizer {
             model = .bpe(BPEModel(vocab: vocab, merges: try merges(), byteFallback: false, unk: nil, fuseUnk: false,
                                   ignoreMerges: preName == "llama-bpe" || preName == "llama3", perByteFallback: true))
             mode = .byteLevel
-            if addBos == nil { addBos = false }
+            // llama.cpp adds BOS for Llama 3 vocabularies even when the file does not say so.
+            if addBos == nil { addBos = ["llama-bpe", "llama3", "llama-v3"].contains(preName) }
         case "llama":
             let prefix = addPrefix ?? true
             normalizer = prefix ? .sequence([.replace(" ", "\u{2581}"), .prepend("\u{2581}")]) : .replace(" ", "\u{2581}")
@@ -130,7 +135,7 @@ extension Tokenizer {
             pre = .bert
             guard let u = unk else { throw FolioError.missing(path: path, what: "tokenizer.ggml.unknown_token_id") }
             model = .wordPiece(WordPieceModel(vocab: vocab, unk: u, prefix: "##", ggufStyle: true, maxChars: 100))
-            mode = .wordPiece(prefix: "##", ggufStyle: true, cleanup: true)
+            mode = .wordPiece(prefix: "##", ggufStyle: true)
             if addBos == nil { addBos = false }
         default:
             throw FolioError.unsupported(path: path, what: "tokenizer model \(kind)")
@@ -142,6 +147,7 @@ extension Tokenizer {
         return Tokenizer(idToToken: tokens, addedTokens: added, specialIds: special, bosId: bos, eosId: eos,
                          addBos: addBos ?? false, addEos: meta("add_eos_token")?.boolValue ?? false, eogIds: eog,
                          chatTemplate: template, prefixIds: prefixIds, suffixIds: suffixIds, normalizer: normalizer,
-                         preTokenizer: pre, model: model, decodeMode: mode, tokenToId: vocab)
+                         preTokenizer: pre, model: model, decodeMode: mode, tokenToId: vocab,
+                         cleanUpSpaces: kind == "bert" || (kind == "gpt2" && !noCleanup.contains(meta("pre")?.stringValue ?? "")))
     }
 }

@@ -18,7 +18,7 @@ enum DecodeMode: Sendable {
     case sentencePiece(stripLeadingSpace: Bool)
     /// BERT: pieces joined with spaces, continuation pieces (`##x`, or in GGUF vocabularies pieces without `▁`)
     /// glued to the previous one.
-    case wordPiece(prefix: String, ggufStyle: Bool, cleanup: Bool)
+    case wordPiece(prefix: String, ggufStyle: Bool)
 }
 
 /// A text tokenizer: added tokens, normalizer, pre-tokenizer, model (BPE / SentencePiece / WordPiece), decoder.
@@ -52,14 +52,16 @@ public final class Tokenizer: Sendable {
     let decodeMode: DecodeMode
     /// Per-id decoded bytes (without the sequence-level leading-space strip).
     let pieceBytes: [[UInt8]]
-    /// Prepend the normalizer's prefix only on the first segment (llama.cpp SPM: after every special token too).
+    /// Hugging Face `clean_up_tokenization_spaces`: `decode` removes the space before punctuation and contractions.
+    let cleanUpSpaces: Bool
     let addedTokensByFirstChar: [Character: [AddedToken]]
 
     init(idToToken: [String], addedTokens: [AddedToken], specialIds: Set<Int32>, bosId: Int32?, eosId: Int32?,
          addBos: Bool, addEos: Bool, eogIds: Set<Int32>, chatTemplate: String?, prefixIds: [Int32], suffixIds: [Int32],
          normalizer: Normalizer?, preTokenizer: PreTokenizer?, model: TokenModel, decodeMode: DecodeMode,
-         tokenToId: [String: Int32]) {
+         tokenToId: [String: Int32], cleanUpSpaces: Bool) {
         self.idToToken = idToToken
+        self.cleanUpSpaces = cleanUpSpaces
         self.tokenToId = tokenToId
         self.addedTokens = addedTokens
         self.specialIds = specialIds
@@ -83,7 +85,11 @@ public final class Tokenizer: Sendable {
         addedTokensByFirstChar = byChar
         let addedIds = Set(addedTokens.map(\.id))
         pieceBytes = idToToken.enumerated().map { (i, tok) in
-            if addedIds.contains(Int32(i)) || specialIds.contains(Int32(i)) { return Array(tok.utf8) }
+            if addedIds.contains(Int32(i)) || specialIds.contains(Int32(i)) {
+                // WordPiece joins every word, special tokens included, with spaces.
+                if case .wordPiece = decodeMode { return Array((" " + tok).utf8) }
+                return Array(tok.utf8)
+            }
             switch decodeMode {
             case .byteLevel: return ByteLevel.decode(tok)
             case .sentencePiece:
@@ -91,7 +97,7 @@ public final class Tokenizer: Sendable {
                     return [b]
                 }
                 return Array(tok.replacingOccurrences(of: "\u{2581}", with: " ").utf8)
-            case .wordPiece(let prefix, let gguf, _):
+            case .wordPiece(let prefix, let gguf):
                 if gguf {
                     if tok.hasPrefix("\u{2581}") { return Array((" " + tok.dropFirst()).utf8) }
                     return Array(tok.utf8)
@@ -159,17 +165,17 @@ public final class Tokenizer: Sendable {
         for p in pieces where !p.isEmpty { model.encode(p, into: &out) }
     }
 
-    /// Text of `ids`; invalid UTF-8 becomes U+FFFD.
-    public func decode(_ ids: [Int32], skipSpecialTokens: Bool = false) -> String {
+    /// Text of `ids`; invalid UTF-8 becomes U+FFFD. `cleanUpSpaces` defaults to the tokenizer's configuration
+    /// (Hugging Face `clean_up_tokenization_spaces`); pass false for the exact text (as streaming output is).
+    public func decode(_ ids: [Int32], skipSpecialTokens: Bool = false, cleanUpSpaces: Bool? = nil) -> String {
         var d = StreamingDetokenizer(tokenizer: self, skipSpecialTokens: skipSpecialTokens)
         var s = ""
         for id in ids { s += d.push(id) }
         s += d.finish()
-        if case .wordPiece(_, _, true) = decodeMode { s = Self.wordPieceCleanup(s) }
-        return s
+        return (cleanUpSpaces ?? self.cleanUpSpaces) ? Self.cleanUp(s) : s
     }
 
-    static func wordPieceCleanup(_ s: String) -> String {
+    static func cleanUp(_ s: String) -> String {
         var r = s
         for (a, b) in [(" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
                        (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")] {

@@ -129,6 +129,7 @@ public struct JSONParser {
         case UInt8(ascii: "{"):
             i += 1
             var kv: [(String, JSONValue)] = []
+            var index: [String: Int] = [:]
             skipWS()
             if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(kv) }
             while true {
@@ -139,7 +140,8 @@ public struct JSONParser {
                 guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
                 i += 1; skipWS()
                 let v = try value(depth: depth + 1)
-                if let idx = kv.firstIndex(where: { $0.0 == k }) { kv[idx].1 = v } else { kv.append((k, v)) }
+                // A repeated key keeps its first position and its last value (as Python's json does).
+                if let idx = index[k] { kv[idx].1 = v } else { index[k] = kv.count; kv.append((k, v)) }
                 skipWS()
                 guard i < bytes.count else { throw fail("unexpected end in object") }
                 if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
