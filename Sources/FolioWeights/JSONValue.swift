@@ -5,6 +5,8 @@ import Foundation
 public indirect enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
+    /// A number written without fraction or exponent (Python's json makes it an int).
+    case int(Int)
     case number(Double)
     case string(String)
     case array([JSONValue])
@@ -15,6 +17,7 @@ public indirect enum JSONValue: Sendable, Equatable {
         case (.null, .null): return true
         case (.bool(let x), .bool(let y)): return x == y
         case (.number(let x), .number(let y)): return x == y
+        case (.int(let x), .int(let y)): return x == y
         case (.string(let x), .string(let y)): return x == y
         case (.array(let x), .array(let y)): return x == y
         case (.object(let x), .object(let y)):
@@ -28,8 +31,15 @@ public indirect enum JSONValue: Sendable, Equatable {
         return nil
     }
     public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
-    public var doubleValue: Double? { if case .number(let d) = self { return d }; return nil }
+    public var doubleValue: Double? {
+        switch self {
+        case .number(let d): return d
+        case .int(let i): return Double(i)
+        default: return nil
+        }
+    }
     public var intValue: Int? {
+        if case .int(let i) = self { return i }
         if case .number(let d) = self, d == d.rounded(), abs(d) < 9e15 { return Int(d) }
         return nil
     }
@@ -69,6 +79,7 @@ public indirect enum JSONValue: Sendable, Equatable {
         switch self {
         case .null: s += "null"
         case .bool(let b): s += b ? "true" : "false"
+        case .int(let i): s += String(i)
         case .number(let d):
             if d == d.rounded(), abs(d) < 1e15 { s += String(Int64(d)) } else { s += "\(d)" }
         case .string(let str): JSONValue.quote(str, into: &s)
@@ -166,7 +177,7 @@ public struct JSONParser {
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)
         case UInt8(ascii: "n"): try literal("null"); return .null
-        default: return .number(try number())
+        default: return try number()
         }
     }
 
@@ -177,28 +188,32 @@ public struct JSONParser {
         i += u.count
     }
 
-    mutating func number() throws -> Double {
+    mutating func number() throws -> JSONValue {
         let start = i
+        var integral = true
         if i < bytes.count, bytes[i] == UInt8(ascii: "-") { i += 1 }
         var digits = 0
         while i < bytes.count, (48...57).contains(bytes[i]) { i += 1; digits += 1 }
         guard digits > 0 else { throw fail("invalid value") }
         if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
             i += 1
+            integral = false
             var f = 0
             while i < bytes.count, (48...57).contains(bytes[i]) { i += 1; f += 1 }
             guard f > 0 else { throw fail("invalid number") }
         }
         if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
             i += 1
+            integral = false
             if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
             var e = 0
             while i < bytes.count, (48...57).contains(bytes[i]) { i += 1; e += 1 }
             guard e > 0 else { throw fail("invalid number") }
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+        if integral, let v = Int(text) { return .int(v) }
         guard let d = Double(text) else { throw fail("invalid number") }
-        return d
+        return .number(d)
     }
 
     mutating func hex4() throws -> UInt32 {
