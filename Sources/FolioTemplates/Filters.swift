@@ -96,7 +96,7 @@ extension Interpreter {
             switch method {
             case "ceil": r = (x * m).rounded(.up) / m
             case "floor": r = (x * m).rounded(.down) / m
-            default: r = (x * m).rounded(.toNearestOrAwayFromZero) / m
+            default: r = (x * m).rounded(.toNearestOrEven) / m  // Python round(): half to even
             }
             return .float(r)
         case "upper": return .string(v.str.uppercased())
@@ -256,7 +256,7 @@ extension Interpreter {
         case "mapping": if case .dict = v { return true }; return false
         case "iterable": switch v { case .array, .tuple, .dict, .string, .generator: return true; default: return false }
         case "sequence": switch v { case .array, .tuple, .dict, .string: return true; default: return false }
-        case "callable": if case .function = v { return true }; return false
+        case "callable": switch v { case .function, .undefined: return true; default: return false }  // jinja2's Undefined is callable
         case "odd", "even":
             guard case .int(let i) = v.intLike else { throw TemplateError.type("\(name) needs an integer") }
             return (i % 2 != 0) == (name == "odd")

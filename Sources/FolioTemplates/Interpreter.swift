@@ -152,7 +152,7 @@ public final class Interpreter {
                 } else if let def { interp.assign(pname, try interp.eval(def)) } else { interp.assign(pname, .undefined(pname)) }
             }
             if args.count > params.count { extra = Array(args[params.count...]) }
-            interp.assign("varargs", .array(extra))
+            interp.assign("varargs", .tuple(extra))
             var kw = OrderedDict()
             for (k, v) in kwargs where !params.contains(where: { $0.0 == k }) && k != "caller" { kw[k] = v }
             interp.assign("kwargs", .dict(kw))

@@ -23,7 +23,12 @@ struct Lexer {
     let trimBlocks = true
     let lstripBlocks = true
 
-    init(_ source: String) { src = Array(source.utf8) }
+    init(_ source: String) {
+        // jinja2's default keep_trailing_newline=False: one trailing newline of the source is dropped.
+        var bytes = Array(source.utf8)
+        if bytes.last == 0x0A { bytes.removeLast(); if bytes.last == 0x0D { bytes.removeLast() } } else if bytes.last == 0x0D { bytes.removeLast() }
+        src = bytes
+    }
 
     static func tokenize(_ source: String) throws -> [(Token, Int)] {
         var l = Lexer(source)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FolioModels
+import FolioTemplates
 import FolioTokenizers
 import FolioWeights
 import Foundation
@@ -9,7 +10,7 @@ struct Folio: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "folio",
         abstract: "Folio: an LLM inference engine in Swift.",
-        subcommands: [Generate.self, Tokenize.self, Logits.self, Inspect.self])
+        subcommands: [Generate.self, Tokenize.self, Logits.self, Inspect.self, TemplateCommand.self])
 
     /// Runs `body`, printing any error on stderr and exiting 1 (JSON results go to stdout).
     static func run(_ body: () throws -> Void) throws {
@@ -17,6 +18,9 @@ struct Folio: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(e)\n".utf8))
             throw ExitCode(1)
         } catch let e as TokenizerError {
+            FileHandle.standardError.write(Data("error: \(e)\n".utf8))
+            throw ExitCode(1)
+        } catch let e as TemplateError {
             FileHandle.standardError.write(Data("error: \(e)\n".utf8))
             throw ExitCode(1)
         }
@@ -149,6 +153,40 @@ struct Inspect: ParsableCommand {
                 ("experts", .number(Double(c.numExperts))),
                 ("chat_template", .bool(tok?.chatTemplate != nil)),
             ]))
+        }
+    }
+}
+
+struct TemplateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "template", abstract: "Chat template tools.",
+                                                    subcommands: [Render.self])
+
+    struct Render: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Render a Jinja template with a JSON context; prints the text exactly.")
+        @Option(help: "Template file.") var template: String
+        @Option(help: "JSON object whose keys are the template's variables.") var context: String
+        @Option(help: "What strftime_now sees, e.g. 2024-07-26T12:00:00 (UTC).") var now: String?
+
+        func run() throws {
+            try Folio.run {
+                guard let src = FileManager.default.contents(atPath: template) else { throw FolioError.io(path: template, message: "cannot read") }
+                let json = try JSONValue.parse(file: context)
+                guard let obj = json.objectValue else { throw FolioError.malformedFile(path: context, problem: "not a JSON object") }
+                var date = Date()
+                if let now {
+                    let f = ISO8601DateFormatter()
+                    f.formatOptions = [.withFullDate, .withTime, .withColonSeparatorInTime, .withDashSeparatorInDate]
+                    f.timeZone = TimeZone(identifier: "UTC")
+                    guard let d = f.date(from: now) ?? ISO8601DateFormatter().date(from: now) else {
+                        throw FolioError.invalidArgument(name: "--now", message: "'\(now)' is not an ISO 8601 date-time")
+                    }
+                    date = d
+                }
+                var ctx: [String: Value] = [:]
+                for (k, v) in obj { ctx[k] = Value(json: v) }
+                let out = try Template(String(decoding: src, as: UTF8.self)).render(ctx, now: date)
+                FileHandle.standardOutput.write(Data(out.utf8))
+            }
         }
     }
 }
