@@ -12,7 +12,9 @@
 usage: python scripts/make_tiny_goldens.py Tests/Fixtures/models/hf-tiny   (needs torch, transformers, safetensors)
 """
 import json, os, sys, torch
-from transformers import (AutoModelForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Phi3Config, Phi3ForCausalLM)
+from transformers import (AutoModelForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Phi3Config, Phi3ForCausalLM,
+                          LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
+                          Gemma3TextConfig, Gemma3ForCausalLM)
 
 out = sys.argv[1]
 common = dict(vocab_size=512, hidden_size=64, intermediate_size=160, num_hidden_layers=3,
@@ -21,6 +23,15 @@ NEW = {
     "qwen3-moe": (Qwen3MoeForCausalLM, Qwen3MoeConfig(**common, head_dim=16, num_experts=4, num_experts_per_tok=2,
                                                       moe_intermediate_size=96, norm_topk_prob=True, decoder_sparse_step=1)),
     "phi3": (Phi3ForCausalLM, Phi3Config(**common, pad_token_id=0, rope_scaling=None, tie_word_embeddings=False)),
+    # RoPE scalings other than llama3, a sliding window shorter than the prompts, and Gemma 3's text model
+    # (sliding/global layers, (1 + w) norms, query_pre_attn_scalar, GELU-tanh, tied embeddings).
+    "llama-yarn": (LlamaForCausalLM, LlamaConfig(**common, rope_theta=10000.0, rope_scaling={
+        "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32})),
+    "llama-linear": (LlamaForCausalLM, LlamaConfig(**common, rope_theta=10000.0, rope_scaling={"rope_type": "linear", "factor": 2.0})),
+    "mistral-sliding": (MistralForCausalLM, MistralConfig(**common, sliding_window=16)),
+    "gemma3": (Gemma3ForCausalLM, Gemma3TextConfig(**{**common, "head_dim": 16}, query_pre_attn_scalar=16, sliding_window=16,
+               layer_types=["sliding_attention", "sliding_attention", "full_attention"], rope_theta=1000000.0,
+               rope_local_base_freq=10000.0, tie_word_embeddings=True)),
 }
 torch.manual_seed(1234)
 g = torch.Generator().manual_seed(99)
@@ -37,7 +48,7 @@ for name, (cls, cfg) in NEW.items():
     with torch.no_grad():  # wider random init so logits are not flat (as make_tiny_hf.py)
         for p in m.parameters():
             if p.dim() >= 1: p.normal_(0.0, 0.08, generator=g)
-            if p.dim() == 1 and p.numel() == cfg.hidden_size: p.add_(1.0)
+            if p.dim() == 1 and p.numel() == cfg.hidden_size and not name.startswith("gemma"): p.add_(1.0)
     d = os.path.join(out, name); os.makedirs(d, exist_ok=True)
     m.save_pretrained(d, safe_serialization=True)
     cases = []

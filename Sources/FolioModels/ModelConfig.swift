@@ -87,7 +87,9 @@ extension ModelConfig {
         let hidden = try req("hidden_size"), heads = try req("num_attention_heads")
         let layers = try req("num_hidden_layers")
         let headDim = int("head_dim") ?? hidden / heads
-        let rp = c["rope_parameters"]
+        // transformers 5 keeps RoPE settings in rope_parameters, per layer type for models such as Gemma 3.
+        let rpAll = c["rope_parameters"]
+        let rp = rpAll?["full_attention"] ?? rpAll
         let theta = dbl("rope_theta") ?? rp?["rope_theta"]?.doubleValue ?? 10000
         var cfg = ModelConfig(
             architecture: architecture, family: family, vocabSize: try req("vocab_size"), hiddenSize: hidden,
@@ -136,6 +138,7 @@ extension ModelConfig {
         cfg.normTopKProb = c["norm_topk_prob"]?.boolValue ?? true
         cfg.attentionBias = c["attention_bias"]?.boolValue ?? false
         family.adjustHuggingFace(&cfg, c)
+        if let local = rpAll?["sliding_attention"]?["rope_theta"]?.doubleValue { cfg.ropeLocalTheta = local }
         try cfg.validate(path: path)
         return cfg
     }

@@ -16,7 +16,8 @@ struct Golden: Decodable {
 /// made by make_tiny_hf.py / scripts/make_tiny_goldens.py).
 @Suite("Hugging Face tiny models match transformers")
 struct HFTinyGoldenTests {
-    static let archs = ["llama", "llama3-rope-scaling", "mistral", "qwen2", "qwen3", "mixtral", "qwen3-moe", "phi3"]
+    static let archs = ["llama", "llama3-rope-scaling", "mistral", "qwen2", "qwen3", "mixtral", "qwen3-moe", "phi3",
+                        "llama-yarn", "llama-linear", "mistral-sliding", "gemma3"]
 
     @Test("logits at every position and the 16-token greedy continuation", arguments: archs)
     func matchesTransformers(arch: String) throws {

@@ -63,3 +63,32 @@ struct SmolLM2GoldenTests {
         }
     }
 }
+
+/// Gemma-3-270M (Q4_K_M GGUF: sliding/global layers, sandwich norms, 262k vocabulary) against llama.cpp's greedy
+/// text on the same file (Tests/Fixtures/models/gemma3-llamacpp.json, made by scripts/make_gemma_llamacpp_golden.py).
+/// llama.cpp quantizes activations to 8 bits in its dot products, so long continuations may drift apart: the first
+/// 8 tokens must agree, and the test prints how far the two agree.
+@Suite("Gemma 3 matches llama.cpp", .serialized)
+struct GemmaLlamaCppTests {
+    struct Golden: Decodable {
+        struct Case: Decodable { let prompt: String; let llamacpp_text: String }
+        let cases: [Case]
+    }
+
+    @Test("greedy continuations agree with llama.cpp")
+    func greedy() throws {
+        let g = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("models/gemma3-llamacpp.json"))))
+        let path = try RealModels.gemma
+        let tok = try Tokenizer.load(modelPath: path)
+        let model = try CausalLM.load(path: path)
+        for c in g.cases {
+            let ids = tok.encode(c.prompt)
+            #expect(ids.first == tok.bosId)
+            let gen = try model.generate(prompt: ids, maxTokens: 24, stopTokenIds: tok.eogIds.union([tok.eosId!]))
+            var agree = 0
+            while agree < gen.tokenIds.count, c.llamacpp_text.hasPrefix(tok.decode(Array(gen.tokenIds[...agree]), cleanUpSpaces: false)) { agree += 1 }
+            print("Gemma \(c.prompt.debugDescription): \(agree)/\(gen.tokenIds.count) tokens agree; folio \(tok.decode(gen.tokenIds).debugDescription) llama.cpp \(c.llamacpp_text.debugDescription)")
+            #expect(agree >= min(8, gen.tokenIds.count), "\(c.prompt.debugDescription)")
+        }
+    }
+}
