@@ -11,7 +11,7 @@ PROMPTS = ["The capital of France is", "def fibonacci(n):", "Once upon a time, t
 cases = []
 for p in PROMPTS:
     r = subprocess.run([exe, "-m", model, "-p", p, "-n", "24", "--temp", "0", "-no-cnv", "-t", "2", "-c", "256",
-                        "--no-display-prompt", "--log-disable"], capture_output=True, text=True, check=True)
+                        "--no-display-prompt"], capture_output=True, text=True, check=True)
     cases.append({"prompt": p, "llamacpp_text": r.stdout})
     print(repr(p), "->", repr(r.stdout), file=sys.stderr)
 json.dump({"model": "gemma-3-270m-q4_k_m.gguf", "reference": "llama.cpp (llama-cpp-python 0.3.36 vendor) llama-completion --temp 0 -n 24",

@@ -66,8 +66,9 @@ struct SmolLM2GoldenTests {
 
 /// Gemma-3-270M (Q4_K_M GGUF: sliding/global layers, sandwich norms, 262k vocabulary) against llama.cpp's greedy
 /// text on the same file (Tests/Fixtures/models/gemma3-llamacpp.json, made by scripts/make_gemma_llamacpp_golden.py).
-/// llama.cpp quantizes activations to 8 bits in its dot products, so long continuations may drift apart: the first
-/// 8 tokens must agree, and the test prints how far the two agree.
+/// llama.cpp quantizes activations to 8 bits in its dot products, so the two may part at a near tie: each continuation
+/// must agree for 8 tokens, or up to a position where Folio's top two logits are within 0.5 of each other (a tie that
+/// int8 rounding can flip). The test prints how far each pair agrees.
 @Suite("Gemma 3 matches llama.cpp", .serialized)
 struct GemmaLlamaCppTests {
     struct Golden: Decodable {
@@ -88,7 +89,12 @@ struct GemmaLlamaCppTests {
             var agree = 0
             while agree < gen.tokenIds.count, c.llamacpp_text.hasPrefix(tok.decode(Array(gen.tokenIds[...agree]), cleanUpSpaces: false)) { agree += 1 }
             print("Gemma \(c.prompt.debugDescription): \(agree)/\(gen.tokenIds.count) tokens agree; folio \(tok.decode(gen.tokenIds).debugDescription) llama.cpp \(c.llamacpp_text.debugDescription)")
-            #expect(agree >= min(8, gen.tokenIds.count), "\(c.prompt.debugDescription)")
+            if agree < min(8, gen.tokenIds.count) {
+                let logits = try model.forward(tokens: ids + gen.tokenIds[..<agree], cache: model.makeCache(capacity: 64))[0]
+                let top = logits.sorted(by: >)
+                print("  parted at token \(agree): Folio's top-2 margin \(top[0] - top[1])")
+                #expect(top[0] - top[1] < 0.5, "\(c.prompt.debugDescription) parted at token \(agree) without a near tie")
+            }
         }
     }
 }
