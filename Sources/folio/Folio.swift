@@ -98,8 +98,8 @@ struct Generate: ParsableCommand {
     @Option(help: "Prompt text (BOS added as the model's tokenizer says).") var prompt: String?
     @Option(help: "Comma-separated prompt token ids.") var promptTokenIds: String?
     @Option(help: "Tokens to generate.") var maxTokens: Int = 16
-    @Option(help: "0 = greedy.") var temperature: Float = 0
-    @Option(help: "Nucleus sampling mass.") var topP: Float = 1
+    @Option(help: "0 = greedy (default: the model's generation_config.json, else 0).") var temperature: Float?
+    @Option(help: "Nucleus sampling mass (default: generation_config.json, else 1).") var topP: Float?
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Flag(help: "Keep generating past end-of-sequence tokens.") var ignoreEos = false
     @Flag(help: "Use the float32 reference forward pass.") var reference = false
@@ -107,6 +107,9 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         try Folio.run {
+            let defaults = try GenerationConfig.load(modelPath: model)
+            let temperature = self.temperature ?? defaults?.temperature ?? 0
+            let topP = self.topP ?? defaults?.topP ?? 1
             guard maxTokens >= 0 else { throw FolioError.invalidArgument(name: "--max-tokens", message: "must be >= 0") }
             guard temperature >= 0 else { throw FolioError.invalidArgument(name: "--temperature", message: "must be >= 0") }
             guard topP > 0, topP <= 1 else { throw FolioError.invalidArgument(name: "--top-p", message: "must be in (0, 1]") }
@@ -118,7 +121,7 @@ struct Generate: ParsableCommand {
             let lm = try CausalLM.load(path: model)
             var stops = tok.eogIds
             if let e = tok.eosId { stops.insert(e) }
-            for e in lm.config.eosTokenIds { stops.insert(Int32(e)) }
+            for e in lm.config.eosTokenIds + (defaults?.eosTokenIds ?? []) { stops.insert(Int32(e)) }
             let r = try lm.generate(prompt: ids, maxTokens: maxTokens, temperature: temperature, topP: topP, seed: seed,
                                     stopTokenIds: stops, ignoreEOS: ignoreEos)
             let text = tok.decode(r.tokenIds, skipSpecialTokens: true)
