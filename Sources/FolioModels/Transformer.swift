@@ -2,27 +2,71 @@ import FolioKernels
 import FolioWeights
 import Foundation
 
-/// Per-sequence key/value cache for the reference forward pass: for each layer, K and V rows by position.
-/// (The engine's paged cache replaces this for serving.)
-public final class KVCache: @unchecked Sendable {
-    public let capacity: Int
-    let kvDim: Int
-    /// [layer][position, kvDim]
+/// Key/value storage in fixed-size blocks: for each layer, K and V as [numBlocks, blockSize, kvDim].
+/// Sequences address it through block tables (vLLM's paged attention layout); a token's K/V live at its
+/// slot `block * blockSize + offset`.
+public final class PagedKVCache: @unchecked Sendable {
+    public let numBlocks: Int
+    public let blockSize: Int
+    public let kvDim: Int
+    public let numLayers: Int
     var k: [UnsafeMutablePointer<Float>]
     var v: [UnsafeMutablePointer<Float>]
-    /// Tokens whose K/V are stored.
-    public internal(set) var count = 0
 
-    public init(config: ModelConfig, capacity: Int) {
-        self.capacity = capacity
+    public init(config: ModelConfig, numBlocks: Int, blockSize: Int) {
+        self.numBlocks = numBlocks
+        self.blockSize = blockSize
         kvDim = config.kvDim
-        k = (0..<config.numLayers).map { _ in .allocate(capacity: capacity * config.kvDim) }
-        v = (0..<config.numLayers).map { _ in .allocate(capacity: capacity * config.kvDim) }
+        numLayers = config.numLayers
+        let n = numBlocks * blockSize * config.kvDim
+        k = (0..<config.numLayers).map { _ in .allocate(capacity: max(n, 1)) }
+        v = (0..<config.numLayers).map { _ in .allocate(capacity: max(n, 1)) }
     }
 
     deinit {
         for p in k { p.deallocate() }
         for p in v { p.deallocate() }
+    }
+
+    /// Bytes of K/V per token across all layers.
+    public static func bytesPerToken(_ c: ModelConfig) -> Int { 2 * c.numLayers * c.kvDim * MemoryLayout<Float>.size }
+
+    /// Copies block `src` into block `dst` in every layer (copy-on-write of a shared partial block).
+    public func copyBlock(_ src: Int, to dst: Int) {
+        let n = blockSize * kvDim
+        for l in 0..<numLayers {
+            (k[l] + dst * n).update(from: k[l] + src * n, count: n)
+            (v[l] + dst * n).update(from: v[l] + src * n, count: n)
+        }
+    }
+}
+
+/// One step's ragged batch: the new tokens of every scheduled sequence, flattened.
+public struct ForwardBatch: Sendable {
+    /// [N] token ids and their positions in their sequences.
+    public var tokens: [Int32] = []
+    public var positions: [Int32] = []
+    /// [N] which sequence (index into `blockTables`) each token belongs to.
+    public var sequence: [Int32] = []
+    /// [N] cache slot (block * blockSize + offset) where each token's K/V are written.
+    public var slots: [Int32] = []
+    /// Per sequence: its blocks, in order.
+    public var blockTables: [[Int32]] = []
+    /// Token indices whose logits are wanted.
+    public var logitIndices: [Int] = []
+    public init() {}
+}
+
+/// Single-sequence cache for the reference path: one contiguous run of blocks.
+public final class KVCache: @unchecked Sendable {
+    public let capacity: Int
+    let paged: PagedKVCache
+    /// Tokens whose K/V are stored.
+    public internal(set) var count = 0
+
+    public init(config: ModelConfig, capacity: Int) {
+        self.capacity = capacity
+        paged = PagedKVCache(config: config, numBlocks: 1, blockSize: max(capacity, 1))
     }
 
     /// Forgets positions from `n` on (to re-run from an earlier point).
@@ -67,24 +111,49 @@ public final class CausalLM: Sendable {
     /// Runs `tokens` at positions `cache.count ..< cache.count + tokens.count`, appending their K/V to the cache.
     /// Returns logits [positions][vocab] for every position if `allLogits`, else for the last one only.
     public func forward(tokens: [Int32], cache: KVCache, allLogits: Bool = false) throws -> [[Float]] {
-        let c = config, T = tokens.count, H = c.hiddenSize
+        let T = tokens.count
         guard T > 0 else { return [] }
         let start = cache.count
         guard start + T <= cache.capacity else {
             throw FolioError.invalidArgument(name: "tokens", message: "\(start + T) positions exceed the cache capacity \(cache.capacity)")
         }
-        for t in tokens where t < 0 || Int(t) >= c.vocabSize {
+        var b = ForwardBatch()
+        b.tokens = tokens
+        b.positions = (0..<T).map { Int32(start + $0) }
+        b.sequence = Array(repeating: 0, count: T)
+        b.slots = b.positions
+        b.blockTables = [[0]]
+        b.logitIndices = allLogits ? Array(0..<T) : [T - 1]
+        let out = try forward(batch: b, kv: cache.paged)
+        cache.count = start + T
+        return out
+    }
+
+    /// One forward pass over a ragged batch of sequences whose earlier K/V are in `kv`. Writes the batch's K/V to
+    /// their slots, then attends through each sequence's block table. Returns logits for `batch.logitIndices`.
+    /// Every token's computation is independent of the others in the batch (batch-invariant results).
+    public func forward(batch: ForwardBatch, kv: PagedKVCache) throws -> [[Float]] {
+        let c = config, T = batch.tokens.count, H = c.hiddenSize
+        guard T > 0 else { return [] }
+        guard batch.positions.count == T, batch.sequence.count == T, batch.slots.count == T else {
+            throw FolioError.invalidArgument(name: "batch", message: "tokens, positions, sequence and slots differ in length")
+        }
+        for t in batch.tokens where t < 0 || Int(t) >= c.vocabSize {
             throw FolioError.invalidArgument(name: "token id", message: "\(t) is outside the vocabulary (0..<\(c.vocabSize))")
+        }
+        for s in batch.slots where s < 0 || Int(s) >= kv.numBlocks * kv.blockSize {
+            throw FolioError.invalidArgument(name: "slot", message: "\(s) is outside the KV cache")
         }
         let x = UnsafeMutablePointer<Float>.allocate(capacity: T * H)       // residual stream [T, H]
         let h = UnsafeMutablePointer<Float>.allocate(capacity: T * H)       // normed input [T, H]
         let q = UnsafeMutablePointer<Float>.allocate(capacity: T * c.qDim)  // [T, heads, headDim]
         let att = UnsafeMutablePointer<Float>.allocate(capacity: T * c.qDim)
-        let kvTmp = UnsafeMutablePointer<Float>.allocate(capacity: T * c.kvDim)
+        let kNew = UnsafeMutablePointer<Float>.allocate(capacity: T * c.kvDim)  // [T, kvDim]
+        let vNew = UnsafeMutablePointer<Float>.allocate(capacity: T * c.kvDim)
         let o = UnsafeMutablePointer<Float>.allocate(capacity: T * H)
-        defer { for p in [x, h, q, att, kvTmp, o] { p.deallocate() } }
+        defer { for p in [x, h, q, att, kNew, vNew, o] { p.deallocate() } }
 
-        for (t, id) in tokens.enumerated() {
+        for (t, id) in batch.tokens.enumerated() {
             weights.embedding.dequantizeRow(Int(id), into: x + t * H)
             if c.embeddingScale != 1 { for i in 0..<H { x[t * H + i] *= c.embeddingScale } }
         }
@@ -92,26 +161,28 @@ public final class CausalLM: Sendable {
             lw.attnNorm.withUnsafeBufferPointer { w in
                 for t in 0..<T { rmsNorm(x + t * H, w.baseAddress!, H, eps: c.rmsNormEps, h + t * H) }
             }
-            // Q, K, V projections; K/V go straight into the cache rows.
             matmul(lw.q.ref, h, T, q)
-            let kRows = cache.k[l] + start * c.kvDim, vRows = cache.v[l] + start * c.kvDim
-            matmul(lw.k.ref, h, T, kRows)
-            matmul(lw.v.ref, h, T, vRows)
+            matmul(lw.k.ref, h, T, kNew)
+            matmul(lw.v.ref, h, T, vNew)
             addBias(lw.qBias, q, T, c.qDim)
-            addBias(lw.kBias, kRows, T, c.kvDim)
-            addBias(lw.vBias, vRows, T, c.kvDim)
+            addBias(lw.kBias, kNew, T, c.kvDim)
+            addBias(lw.vBias, vNew, T, c.kvDim)
             if let qn = lw.qNorm, let kn = lw.kNorm {
                 headNorm(qn, q, T * c.numHeads)
-                headNorm(kn, kRows, T * c.numKVHeads)
+                headNorm(kn, kNew, T * c.numKVHeads)
             }
             let local = c.slidingWindow[l] != nil
             let inv = local ? invFreqLocal : invFreqGlobal
             let af: Float = local ? 1 : ropeAttentionFactor
             for t in 0..<T {
-                Rope.apply(q + t * c.qDim, heads: c.numHeads, config: c, position: start + t, invFreq: inv, attentionFactor: af)
-                Rope.apply(kRows + t * c.kvDim, heads: c.numKVHeads, config: c, position: start + t, invFreq: inv, attentionFactor: af)
+                let pos = Int(batch.positions[t])
+                Rope.apply(q + t * c.qDim, heads: c.numHeads, config: c, position: pos, invFreq: inv, attentionFactor: af)
+                Rope.apply(kNew + t * c.kvDim, heads: c.numKVHeads, config: c, position: pos, invFreq: inv, attentionFactor: af)
+                let slot = Int(batch.slots[t])
+                (kv.k[l] + slot * c.kvDim).update(from: kNew + t * c.kvDim, count: c.kvDim)
+                (kv.v[l] + slot * c.kvDim).update(from: vNew + t * c.kvDim, count: c.kvDim)
             }
-            attention(q: q, out: att, T: T, start: start, kCache: cache.k[l], vCache: cache.v[l], window: c.slidingWindow[l])
+            attention(q: q, out: att, batch: batch, kv: kv, layer: l, window: c.slidingWindow[l])
             matmul(lw.o.ref, att, T, o)
             if let pn = lw.postAttnNorm {
                 pn.withUnsafeBufferPointer { w in for t in 0..<T { rmsNorm(o + t * H, w.baseAddress!, H, eps: c.rmsNormEps, o + t * H) } }
@@ -129,11 +200,10 @@ public final class CausalLM: Sendable {
             }
             for i in 0..<(T * H) { x[i] += o[i] }
         }
-        cache.count = start + T
-        let first = allLogits ? 0 : T - 1
-        let n = T - first
+        let n = batch.logitIndices.count
+        guard n > 0 else { return [] }
         weights.finalNorm.withUnsafeBufferPointer { w in
-            for t in first..<T { rmsNorm(x + t * H, w.baseAddress!, H, eps: c.rmsNormEps, h + (t - first) * H) }
+            for (r, t) in batch.logitIndices.enumerated() { rmsNorm(x + t * H, w.baseAddress!, H, eps: c.rmsNormEps, h + r * H) }
         }
         var logits = [Float](repeating: 0, count: n * c.vocabSize)
         logits.withUnsafeMutableBufferPointer { matmul(weights.lmHead.ref, h, n, $0.baseAddress!) }
@@ -156,22 +226,27 @@ public final class CausalLM: Sendable {
         }
     }
 
-    /// Causal (optionally sliding-window) attention with grouped KV heads. q/out: [T, heads, headDim].
-    func attention(q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, T: Int, start: Int,
-                   kCache: UnsafeMutablePointer<Float>, vCache: UnsafeMutablePointer<Float>, window: Int?) {
-        let c = config, d = c.headDim, kvDim = c.kvDim, group = c.numHeads / c.numKVHeads
+    /// Causal (optionally sliding-window) attention with grouped KV heads over the paged cache: token t of
+    /// sequence s at position p attends to positions lo...p of s, read through s's block table.
+    /// q/out: [T, heads, headDim].
+    func attention(q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, batch: ForwardBatch, kv: PagedKVCache,
+                   layer: Int, window: Int?) {
+        let c = config, d = c.headDim, kvDim = c.kvDim, group = c.numHeads / c.numKVHeads, bs = kv.blockSize
         let scale = c.attentionScale, cap = c.attnLogitSoftcap
-        let qs = SharedPointer(q), os = SharedPointer(out), ks = SharedPointer(kCache), vs = SharedPointer(vCache)
-        parallelFor(T * c.numHeads) { range in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: start + T)
+        let qs = SharedPointer(q), os = SharedPointer(out), ks = SharedPointer(kv.k[layer]), vs = SharedPointer(kv.v[layer])
+        let maxPos = Int(batch.positions.max() ?? 0)
+        parallelFor(batch.tokens.count * c.numHeads) { range in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: maxPos + 1)
             defer { scores.deallocate() }
             for item in range {
                 let t = item / c.numHeads, head = item % c.numHeads, kvh = head / group
-                let pos = start + t
+                let pos = Int(batch.positions[t])
+                let table = batch.blockTables[Int(batch.sequence[t])]
                 let lo = window.map { max(0, pos - $0 + 1) } ?? 0
                 let qv = qs.p + t * c.qDim + head * d
                 for j in lo...pos {
-                    var s = dot(qv, ks.p + j * kvDim + kvh * d, d) * scale
+                    let slot = Int(table[j / bs]) * bs + j % bs
+                    var s = dot(qv, ks.p + slot * kvDim + kvh * d, d) * scale
                     if let cap { s = tanhf(s / cap) * cap }
                     scores[j - lo] = s
                 }
@@ -180,7 +255,8 @@ public final class CausalLM: Sendable {
                 let ov = os.p + t * c.qDim + head * d
                 for i in 0..<d { ov[i] = 0 }
                 for j in 0..<n {
-                    let p = scores[j], vv = vs.p + (lo + j) * kvDim + kvh * d
+                    let p = scores[j], jj = lo + j
+                    let vv = vs.p + (Int(table[jj / bs]) * bs + jj % bs) * kvDim + kvh * d
                     for i in 0..<d { ov[i] += p * vv[i] }
                 }
             }

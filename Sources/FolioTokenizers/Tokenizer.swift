@@ -221,6 +221,9 @@ public struct StreamingDetokenizer: Sendable {
         return drainComplete()
     }
 
+    /// Whatever `finish()` would emit, without consuming it.
+    public func pendingText() -> String { String(decoding: pending, as: UTF8.self) }
+
     /// Emits whatever is left (an incomplete character becomes U+FFFD).
     public mutating func finish() -> String {
         defer { pending = [] }

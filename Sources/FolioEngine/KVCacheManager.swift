@@ -1,0 +1,99 @@
+/// Maps sequences to KV blocks: allocation, prefix-cache hits, copy-on-write of shared blocks, freeing.
+final class KVCacheManager {
+    let pool: BlockPool
+    let blockSize: Int
+    let prefixCaching: Bool
+    /// Copies block contents (the model runner's cache does the work).
+    let copyBlock: (Int, Int) -> Void
+    // Counters (prefix cache queries and hits are in tokens, as vLLM's metrics count them).
+    var queries = 0, hits = 0, hitTokens = 0, queriedTokens = 0
+
+    init(numBlocks: Int, blockSize: Int, prefixCaching: Bool, copyBlock: @escaping (Int, Int) -> Void) {
+        pool = BlockPool(numBlocks: numBlocks)
+        self.blockSize = blockSize
+        self.prefixCaching = prefixCaching
+        self.copyBlock = copyBlock
+    }
+
+    /// On first scheduling: takes the longest run of cached full blocks matching the sequence's tokens.
+    /// At least one token is always left to compute (the last position's logits are needed).
+    func applyPrefixCache(_ s: Sequence) {
+        guard prefixCaching, s.numComputed == 0, s.blockTable.isEmpty else { return }
+        queries += 1
+        queriedTokens += s.tokens.count
+        var parent: UInt64? = nil
+        var found: [(Int, BlockHash)] = []
+        let fullBlocks = (s.tokens.count - 1) / blockSize
+        for i in 0..<fullBlocks {
+            let h = BlockHash(parent: parent, tokens: Array(s.tokens[(i * blockSize)..<((i + 1) * blockSize)]), extraKeys: s.group.extraKeys)
+            guard let b = pool.lookup(h) else { break }
+            found.append((b, h))
+            parent = h.value
+        }
+        guard !found.isEmpty else { return }
+        hits += 1
+        for (b, h) in found { pool.touch(b); s.blockTable.append(b); s.blockHashes.append(h) }
+        s.numComputed = found.count * blockSize
+        s.numCachedTokens = s.numComputed
+        hitTokens += s.numComputed
+    }
+
+    /// Reverts `applyPrefixCache` for a sequence that could not be scheduled after all.
+    func undoPrefixCache(_ s: Sequence) {
+        guard prefixCaching, s.numComputed == s.blockTable.count * blockSize else { return }
+        queries -= 1
+        queriedTokens -= s.tokens.count
+        if s.numComputed > 0 { hits -= 1; hitTokens -= s.numComputed }
+        free(s)
+        s.numComputed = 0
+        s.numCachedTokens = 0
+    }
+
+    /// Makes room for `numNew` more tokens of `s`; false (nothing changed) if the pool is short.
+    func allocateSlots(_ s: Sequence, _ numNew: Int) -> Bool {
+        let total = s.numComputed + numNew
+        let needed = max(0, (total + blockSize - 1) / blockSize - s.blockTable.count)
+        // Writing into a shared, partly filled last block needs a private copy first.
+        let cow = s.numComputed % blockSize != 0 && !s.blockTable.isEmpty && pool.references(s.blockTable[s.blockTable.count - 1]) > 1
+        guard let fresh = pool.allocate(needed + (cow ? 1 : 0)) else { return false }
+        var blocks = fresh
+        if cow {
+            let old = s.blockTable[s.blockTable.count - 1], copy = blocks.removeFirst()
+            copyBlock(old, copy)
+            pool.release(old)
+            s.blockTable[s.blockTable.count - 1] = copy
+        }
+        s.blockTable += blocks
+        return true
+    }
+
+    /// After a step computed K/V up to `s.numComputed`: registers newly filled blocks for prefix caching.
+    func cacheFullBlocks(_ s: Sequence) {
+        guard prefixCaching else { return }
+        let full = s.numComputed / blockSize
+        while s.blockHashes.count < full {
+            let i = s.blockHashes.count
+            let h = BlockHash(parent: s.blockHashes.last?.value, tokens: Array(s.tokens[(i * blockSize)..<((i + 1) * blockSize)]),
+                              extraKeys: s.group.extraKeys)
+            pool.register(s.blockTable[i], h)
+            s.blockHashes.append(h)
+        }
+    }
+
+    /// Shares every block of `leader` with `s` (n > 1 samples of one prompt).
+    func fork(_ s: Sequence, from leader: Sequence) {
+        for b in leader.blockTable { pool.touch(b) }
+        s.blockTable = leader.blockTable
+        s.blockHashes = leader.blockHashes
+        s.numComputed = leader.numComputed
+    }
+
+    /// Returns the sequence's blocks to the pool, last block first (so the tail is evicted first).
+    func free(_ s: Sequence) {
+        for b in s.blockTable.reversed() { pool.release(b) }
+        s.blockTable = []
+        s.blockHashes = []
+    }
+
+    var usage: Double { 1 - Double(pool.numFree) / Double(max(pool.numBlocks, 1)) }
+}

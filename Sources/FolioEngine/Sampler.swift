@@ -1,0 +1,125 @@
+import FolioModels
+import FolioTokenizers
+import Foundation
+
+/// Turns one position's logits into the next token, applying the request's SamplingParams in vLLM's order:
+/// logit bias / allowed tokens / bad words / min_tokens masks, penalties, temperature, top-k, top-p, min-p,
+/// then a draw from the sequence's own seeded generator (so the batch a sequence shares never changes its output).
+enum Sampler {
+    /// log_softmax of `logits` (float64 accumulation).
+    static func logSoftmax(_ logits: [Float]) -> [Float] {
+        let m = logits.max() ?? 0
+        var s = 0.0
+        for x in logits { s += exp(Double(x - m)) }
+        let lse = Float(log(s)) + m
+        return logits.map { $0 - lse }
+    }
+
+    static func logprobs(_ logits: [Float], chosen: Int32, k: Int, tokenizer: Tokenizer) -> PositionLogprobs {
+        let lp = logSoftmax(logits)
+        let c = lp[Int(chosen)]
+        let rank = 1 + lp.reduce(0) { $0 + ($1 > c ? 1 : 0) }
+        func entry(_ id: Int, _ r: Int) -> Logprob {
+            Logprob(tokenId: Int32(id), logprob: lp[id], rank: r, text: tokenizer.decode([Int32(id)], skipSpecialTokens: false, cleanUpSpaces: false))
+        }
+        var top: [Logprob] = []
+        if k > 0 {
+            let idx = topIndices(lp, k)
+            top = idx.enumerated().map { entry($0.element, $0.offset + 1) }
+        }
+        return PositionLogprobs(chosen: entry(Int(chosen), rank), top: top)
+    }
+
+    /// Indices of the k largest values (ties: lower id first).
+    static func topIndices(_ v: [Float], _ k: Int) -> [Int] {
+        var heap: [Int] = []
+        for i in v.indices {
+            if heap.count < k { heap.append(i); if heap.count == k { heap.sort { v[$0] > v[$1] || (v[$0] == v[$1] && $0 < $1) } }; continue }
+            if v[i] > v[heap[k - 1]] {
+                var j = k - 1
+                while j > 0, v[heap[j - 1]] < v[i] { heap[j] = heap[j - 1]; j -= 1 }
+                heap[j] = i
+            }
+        }
+        if heap.count < k { heap.sort { v[$0] > v[$1] || (v[$0] == v[$1] && $0 < $1) } }
+        return heap
+    }
+
+    static func sample(_ raw: [Float], seq s: Sequence, tokenizer: Tokenizer, eos: Set<Int32>) -> Int32 {
+        let p = s.group.params
+        var logits = raw
+        let V = logits.count
+        for (t, b) in p.logitBias where Int(t) < V { logits[Int(t)] += b }
+        if let allowed = p.allowedTokenIds {
+            let keep = Set(allowed)
+            for i in 0..<V where !keep.contains(Int32(i)) { logits[i] = -.infinity }
+        }
+        if !p.badWords.isEmpty { banBadWords(&logits, s, tokenizer) }
+        if s.numOutput < p.minTokens {
+            for t in eos.union(p.stopTokenIds) where Int(t) < V { logits[Int(t)] = -.infinity }
+        }
+        if p.repetitionPenalty != 1 || p.presencePenalty != 0 || p.frequencyPenalty != 0 {
+            var counts: [Int32: Int] = [:]
+            for t in s.outputIds { counts[t, default: 0] += 1 }
+            if p.repetitionPenalty != 1 {
+                for t in Set(s.tokens) where Int(t) < V {
+                    let x = logits[Int(t)]
+                    logits[Int(t)] = x > 0 ? x / p.repetitionPenalty : x * p.repetitionPenalty
+                }
+            }
+            for (t, c) in counts where Int(t) < V {
+                logits[Int(t)] -= p.frequencyPenalty * Float(c) + p.presencePenalty
+            }
+        }
+        if p.temperature == 0 {
+            var best = 0
+            for i in 1..<V where logits[i] > logits[best] { best = i }
+            return Int32(best)
+        }
+        for i in 0..<V { logits[i] /= p.temperature }
+        var cand = Array(0..<V)
+        let k = p.topK > 0 ? min(p.topK, V) : V
+        if k < V { cand = topIndices(logits, k) }
+        let m = cand.map { logits[$0] }.max() ?? 0
+        var probs = cand.map { Double(exp(logits[$0] - m)) }
+        var total = probs.reduce(0, +)
+        if p.topP < 1 || p.minP > 0 {
+            var order = Array(probs.indices)
+            order.sort { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && cand[$0] < cand[$1]) }
+            var keep: [Int] = []
+            var cum = 0.0
+            let minProb = Double(p.minP) * (probs[order[0]] / total)
+            for i in order {
+                if p.minP > 0, probs[i] / total < minProb { break }
+                keep.append(i)
+                cum += probs[i] / total
+                if cum >= Double(p.topP) { break }
+            }
+            cand = keep.map { cand[$0] }
+            probs = keep.map { probs[$0] }
+            total = probs.reduce(0, +)
+        }
+        guard total > 0, total.isFinite else { return Int32(cand.first ?? 0) }
+        var r = s.rng.nextUnit() * total
+        for (i, pr) in probs.enumerated() {
+            r -= pr
+            if r < 0 { return Int32(cand[i]) }
+        }
+        return Int32(cand.last!)
+    }
+
+    /// Bans the last token of each bad word whose other tokens the output just produced (vLLM's bad_words).
+    static func banBadWords(_ logits: inout [Float], _ s: Sequence, _ tok: Tokenizer) {
+        let out = Array(s.outputIds)
+        for w in s.group.params.badWords {
+            for variant in [w, " " + w] {
+                let ids = tok.encode(variant, addSpecialTokens: false)
+                guard let last = ids.last else { continue }
+                let prefix = ids.dropLast()
+                if prefix.isEmpty || (out.count >= prefix.count && Array(out.suffix(prefix.count)) == Array(prefix)) {
+                    if Int(last) < logits.count { logits[Int(last)] = -.infinity }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+/// Engine settings (vLLM's names).
+public struct EngineConfig: Sendable {
+    public enum Policy: String, Sendable { case fcfs, priority }
+    /// Tokens per KV block.
+    public var blockSize = 16
+    /// KV blocks; nil = from `kvCacheMemory`, else from a share of free memory.
+    public var numKVBlocks: Int? = nil
+    /// Bytes for the KV cache; nil = 10% of available memory (at most 4 GiB).
+    public var kvCacheMemory: Int? = nil
+    public var maxNumSeqs = 256
+    public var maxNumBatchedTokens = 2048
+    public var enablePrefixCaching = true
+    public var enableChunkedPrefill = true
+    public var policy: Policy = .fcfs
+    /// nil = the model's context length.
+    public var maxModelLen: Int? = nil
+    public init() {}
+}
+
+/// One sequence's share of a step: `numNew` tokens from `numComputed` on.
+struct ScheduledSequence {
+    let seq: Sequence
+    let numNew: Int
+}
+
+/// vLLM V1's scheduler: no prefill or decode phases. Each step has a token budget; running sequences go first
+/// (a decode needs 1 token, an unfinished prompt the rest of its chunk), then waiting ones. When blocks run out,
+/// the lowest-priority running sequence is preempted (its blocks freed; it recomputes later).
+final class Scheduler {
+    let config: EngineConfig
+    let kv: KVCacheManager
+    var waiting: [Sequence] = []
+    var running: [Sequence] = []
+    var numPreemptions = 0
+
+    init(config: EngineConfig, kv: KVCacheManager) {
+        self.config = config
+        self.kv = kv
+    }
+
+    /// Which running sequence to give up first: FCFS takes the newest; `priority` the largest priority value
+    /// (then the newest).
+    func victim() -> Int? {
+        guard !running.isEmpty else { return nil }
+        switch config.policy {
+        case .fcfs: return running.count - 1
+        case .priority:
+            return running.indices.max { a, b in
+                let pa = running[a].group.params.priority, pb = running[b].group.params.priority
+                return pa != pb ? pa < pb : running[a].arrivalOrder < running[b].arrivalOrder
+            }
+        }
+    }
+
+    func preempt(_ i: Int) {
+        let s = running.remove(at: i)
+        kv.free(s)
+        s.numComputed = 0
+        s.status = .waiting
+        numPreemptions += 1
+        // Back to the front of the queue, in arrival order.
+        let at = waiting.firstIndex { $0.arrivalOrder > s.arrivalOrder } ?? waiting.count
+        waiting.insert(s, at: at)
+    }
+
+    func schedule() -> [ScheduledSequence] {
+        var budget = config.maxNumBatchedTokens
+        var out: [ScheduledSequence] = []
+        var preempted = false
+        var i = 0
+        while i < running.count, budget > 0 {
+            let s = running[i]
+            let numNew = min(s.tokens.count - s.numComputed, budget)
+            if !config.enableChunkedPrefill, numNew < s.tokens.count - s.numComputed { i += 1; continue }
+            if numNew <= 0 { i += 1; continue }
+            var ok = kv.allocateSlots(s, numNew)
+            while !ok {
+                guard let v = victim() else { break }
+                let victimSeq = running[v]
+                preempt(v)
+                preempted = true
+                if victimSeq === s { break }
+                if v < i { i -= 1 }
+                ok = kv.allocateSlots(s, numNew)
+            }
+            if !ok || s.status != .running { continue }
+            out.append(ScheduledSequence(seq: s, numNew: numNew))
+            budget -= numNew
+            i += 1
+        }
+        guard !preempted else { return out }
+        var w = 0
+        while w < waiting.count, budget > 0, running.count < config.maxNumSeqs {
+            let s = waiting[w]
+            if s.status == .waitingForFork { w += 1; continue }
+            kv.applyPrefixCache(s)
+            let remaining = s.tokens.count - s.numComputed
+            let numNew = min(remaining, budget)
+            if !config.enableChunkedPrefill, numNew < remaining { break }
+            guard kv.allocateSlots(s, numNew) else {
+                kv.undoPrefixCache(s)  // it waits without pinning cached blocks, and is counted once when it runs
+                break
+            }
+            waiting.remove(at: w)
+            s.status = .running
+            running.append(s)
+            out.append(ScheduledSequence(seq: s, numNew: numNew))
+            budget -= numNew
+        }
+        return out
+    }
+
+    func remove(_ s: Sequence) {
+        running.removeAll { $0 === s }
+        waiting.removeAll { $0 === s }
+        kv.free(s)
+    }
+}
