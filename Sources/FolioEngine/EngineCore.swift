@@ -19,6 +19,8 @@ public struct EngineStats: Sendable {
     public var numBlocks = 0
     public var freeBlocks = 0
     public var steps = 0
+    /// Token positions run through the model (prompt chunks + decodes); prefix-cache hits and forks save these.
+    public var computedTokens = 0
 }
 
 /// The step loop: schedule, one batched forward over every scheduled token, sample, detokenize, report.
@@ -39,7 +41,7 @@ public final class EngineCore: @unchecked Sendable {
     var groups: [String: RequestGroup] = [:]
     var arrivals = 0
     var eosIds: Set<Int32>
-    var promptTokensTotal = 0, generationTokensTotal = 0, steps = 0
+    var promptTokensTotal = 0, generationTokensTotal = 0, steps = 0, computedTokens = 0
 
     public init(model: CausalLM, tokenizer: Tokenizer, config: EngineConfig = EngineConfig(), extraEOS: [Int] = []) throws {
         self.model = model
@@ -151,6 +153,7 @@ public final class EngineCore: @unchecked Sendable {
         s.numBlocks = kv.pool.numBlocks
         s.freeBlocks = kv.pool.numFree
         s.steps = steps
+        s.computedTokens = computedTokens
         return s
     }
 
@@ -193,6 +196,7 @@ public final class EngineCore: @unchecked Sendable {
             }
         }
         let logits = try model.forward(batch: batch, kv: cache)
+        computedTokens += batch.tokens.count
         for (s, first, row) in promptRows {
             let k = s.group.params.promptLogprobs ?? 0
             if s.group.promptLogprobs.isEmpty { s.group.promptLogprobs = [nil] }

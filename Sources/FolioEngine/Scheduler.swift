@@ -80,7 +80,11 @@ final class Scheduler {
                 preempt(v)
                 preempted = true
                 if victimSeq === s { break }
-                if v < i { i -= 1 }
+                if v < i {
+                    // It was already scheduled in this step: take it back out and refund its tokens.
+                    i -= 1
+                    if let k = out.firstIndex(where: { $0.seq === victimSeq }) { budget += out[k].numNew; out.remove(at: k) }
+                }
                 ok = kv.allocateSlots(s, numNew)
             }
             if !ok || s.status != .running { continue }
