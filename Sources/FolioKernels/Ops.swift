@@ -27,8 +27,11 @@ public struct MatrixRef: @unchecked Sendable {
 /// Rows are split over the cores; each weight row is dequantized once per call.
 public func matmul(_ w: MatrixRef, _ x: UnsafePointer<Float>, _ T: Int, _ y: UnsafeMutablePointer<Float>) {
     let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), ys = SharedPointer(y)
-    parallelFor(w.rows, minChunk: 16) { range in
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: w.cols)
+    // Chunks are multiples of 4 rows so the 4-row kernel applies to all but the last.
+    let groups = (w.rows + 3) / 4
+    parallelFor(groups, minChunk: 4) { g in
+        let range = (g.lowerBound * 4)..<min(w.rows, g.upperBound * 4)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 4 * w.cols)
         defer { scratch.deallocate() }
         _ = folio_matmul_rows(w.type, w.data, Int64(w.rowBytes), Int64(w.cols), Int64(range.lowerBound), Int64(range.upperBound),
                               xs.p, Int64(w.cols), Int64(T), ys.p, Int64(w.rows), scratch)

@@ -6,14 +6,22 @@ import FolioWeights
 import Foundation
 
 @main
-struct Folio: ParsableCommand {
+struct Folio: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "folio",
         abstract: "Folio: an LLM inference engine in Swift.",
-        subcommands: [Generate.self, Tokenize.self, Logits.self, Inspect.self, TemplateCommand.self])
+        subcommands: [Generate.self, Chat.self, Bench.self, Tokenize.self, Logits.self, Inspect.self, TemplateCommand.self])
 
     /// Runs `body`, printing any error on stderr and exiting 1 (JSON results go to stdout).
     static func run(_ body: () throws -> Void) throws {
+        try report { try body() }
+    }
+
+    static func runAsync(_ body: () async throws -> Void) async throws {
+        do { try await body() } catch { try report { throw error } }
+    }
+
+    static func report(_ body: () throws -> Void) throws {
         do { try body() } catch let e as FolioError {
             FileHandle.standardError.write(Data("error: \(e)\n".utf8))
             throw ExitCode(1)
@@ -38,7 +46,7 @@ func parseIds(_ s: String, name: String) throws -> [Int32] {
 }
 
 extension JSONValue {
-    static func ints(_ a: [Int32]) -> JSONValue { .array(a.map { .number(Double($0)) }) }
+    static func ints(_ a: [Int32]) -> JSONValue { .array(a.map { .int(Int($0)) }) }
 }
 
 struct Tokenize: ParsableCommand {
@@ -92,11 +100,13 @@ struct Logits: ParsableCommand {
     }
 }
 
-struct Generate: ParsableCommand {
+struct Generate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Generate a continuation.")
     @Option(help: "GGUF file or Hugging Face model folder.") var model: String
     @Option(help: "Prompt text (BOS added as the model's tokenizer says).") var prompt: String?
     @Option(help: "Comma-separated prompt token ids.") var promptTokenIds: String?
+    @Option(help: "JSON array of prompt strings, generated together by the engine.") var promptsFile: String?
+    @OptionGroup var engine: EngineOptions
     @Option(help: "Tokens to generate.") var maxTokens: Int = 16
     @Option(help: "0 = greedy (default: the model's generation_config.json, else 0).") var temperature: Float?
     @Option(help: "Nucleus sampling mass (default: generation_config.json, else 1).") var topP: Float?
@@ -105,7 +115,14 @@ struct Generate: ParsableCommand {
     @Flag(help: "Use the float32 reference forward pass.") var reference = false
     @Flag(help: "Print JSON {token_ids, text, finish_reason}.") var json = false
 
-    func run() throws {
+    func run() async throws {
+        if let file = promptsFile {
+            try await Folio.runAsync {
+                let defaults = try GenerationConfig.load(modelPath: model)
+                try await runBatch(file: file, temperature: temperature ?? defaults?.temperature ?? 0, topP: topP ?? defaults?.topP ?? 1)
+            }
+            return
+        }
         try Folio.run {
             let defaults = try GenerationConfig.load(modelPath: model)
             let temperature = self.temperature ?? defaults?.temperature ?? 0

@@ -1,0 +1,212 @@
+import ArgumentParser
+import FolioEngine
+import FolioModels
+import FolioTemplates
+import FolioTokenizers
+import FolioWeights
+import Foundation
+
+/// Engine flags shared by generate, bench and chat (vLLM's names).
+struct EngineOptions: ParsableArguments {
+    @Option(help: "KV blocks (default: from --kv-cache-memory).") var numKvBlocks: Int?
+    @Option(help: "KV cache bytes (default: 10% of available memory, at most 4 GiB).") var kvCacheMemory: Int?
+    @Option(help: "Tokens per KV block.") var blockSize: Int = 16
+    @Option(help: "Sequences per step.") var maxNumSeqs: Int = 256
+    @Option(help: "Tokens per step.") var maxNumBatchedTokens: Int = 2048
+    @Option(help: "Context length cap (default: the model's).") var maxModelLen: Int?
+    @Option(help: "Scheduling policy: fcfs or priority.") var schedulingPolicy: String = "fcfs"
+    @Flag(help: "Disable prefix caching.") var noPrefixCaching = false
+
+    func config() throws -> EngineConfig {
+        var c = EngineConfig()
+        c.numKVBlocks = numKvBlocks
+        c.kvCacheMemory = kvCacheMemory
+        c.blockSize = blockSize
+        c.maxNumSeqs = maxNumSeqs
+        c.maxNumBatchedTokens = maxNumBatchedTokens
+        c.maxModelLen = maxModelLen
+        c.enablePrefixCaching = !noPrefixCaching
+        guard let p = EngineConfig.Policy(rawValue: schedulingPolicy) else {
+            throw FolioError.invalidArgument(name: "--scheduling-policy", message: "'\(schedulingPolicy)' (fcfs or priority)")
+        }
+        c.policy = p
+        return c
+    }
+}
+
+func stderr(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+
+/// Loads the model and reports the KV budget (as vLLM does at startup).
+func loadLLM(_ model: String, _ options: EngineOptions) async throws -> LLM {
+    let llm = try await LLM(model: model, config: try options.config())
+    let e = llm.engine
+    stderr("folio: \(model): \(e.model.config.architecture), KV cache \(e.kvCacheBytes / (1 << 20)) MiB = \(e.kvCapacityTokens) tokens (max concurrent tokens), block size \(e.config.blockSize)\n")
+    return llm
+}
+
+func progressBar(_ done: Int, _ total: Int) {
+    let w = 30, filled = total > 0 ? done * w / total : w
+    stderr("\r[" + String(repeating: "#", count: filled) + String(repeating: " ", count: w - filled) + "] \(done)/\(total)" + (done == total ? "\n" : ""))
+}
+
+extension Generate {
+    /// `--prompts-file`: every prompt through the engine at once.
+    func runBatch(file: String, temperature: Float, topP: Float) async throws {
+        guard let d = FileManager.default.contents(atPath: file) else { throw FolioError.io(path: file, message: "cannot read") }
+        let j = try JSONValue.parse(d)
+        guard let arr = j.arrayValue, let prompts = Optional(arr.compactMap(\.stringValue)), prompts.count == arr.count else {
+            throw FolioError.malformedFile(path: file, problem: "not a JSON array of strings")
+        }
+        let llm = try await loadLLM(model, engine)
+        var p = SamplingParams(temperature: temperature, topP: topP, maxTokens: maxTokens, seed: seed)
+        p.ignoreEOS = ignoreEos
+        let progress: ((Int, Int) -> Void)? = prompts.count > 8 ? { progressBar($0, $1) } : nil
+        let outs = try await llm.generate(prompts.map { PromptInput.text($0) }, p, progress: progress)
+        let s = llm.engine.stats
+        let items: [JSONValue] = outs.map { o -> JSONValue in
+            let c = o.outputs[0]
+            return JSONValue.object([("token_ids", JSONValue.ints(c.tokenIds)), ("text", JSONValue.string(c.text)),
+                                     ("finish_reason", JSONValue.string(c.finishReason?.rawValue ?? ""))])
+        }
+        emit(.object([
+            ("outputs", .array(items)),
+            ("stats", .object([("num_preemptions", .int(s.numPreemptions)), ("prefix_cache_queries", .int(s.prefixCacheQueries)),
+                               ("prefix_cache_hits", .int(s.prefixCacheHits)), ("prefix_cache_hit_tokens", .int(s.prefixCacheHitTokens)),
+                               ("prompt_tokens", .int(s.promptTokens)), ("generation_tokens", .int(s.generationTokens)),
+                               ("computed_tokens", .int(s.computedTokens)), ("steps", .int(s.steps)), ("num_kv_blocks", .int(s.numBlocks))])),
+        ]))
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Benchmarks shaped like vLLM's.", subcommands: [Throughput.self, Latency.self])
+
+    /// Random token-id prompts (vLLM's random dataset), or the first prompts of a JSON array of strings.
+    static func prompts(_ llm: LLM, n: Int, inputLen: Int, dataset: String?, seed: UInt64) throws -> [PromptInput] {
+        if let dataset {
+            guard let d = FileManager.default.contents(atPath: dataset), let arr = try JSONValue.parse(d).arrayValue else {
+                throw FolioError.malformedFile(path: dataset, problem: "not a JSON array of strings")
+            }
+            let texts = arr.compactMap(\.stringValue)
+            guard !texts.isEmpty else { throw FolioError.malformedFile(path: dataset, problem: "no prompts") }
+            return (0..<n).map { .text(texts[$0 % texts.count]) }
+        }
+        var rng = SeededRandom(seed: seed)
+        let v = UInt64(llm.engine.model.config.vocabSize)
+        return (0..<n).map { _ in .tokens((0..<inputLen).map { _ in Int32(rng.next() % v) }) }
+    }
+
+    struct Throughput: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "All requests at once; requests/s and tokens/s (like vllm bench throughput).")
+        @Option(help: "GGUF file or Hugging Face model folder.") var model: String
+        @Option var numPrompts: Int = 64
+        @Option var inputLen: Int = 128
+        @Option var outputLen: Int = 64
+        @Option(help: "JSON array of prompt strings instead of random tokens.") var dataset: String?
+        @Option var seed: UInt64 = 0
+        @Flag var json = false
+        @OptionGroup var engine: EngineOptions
+
+        func run() async throws {
+            try await Folio.runAsync {
+                guard numPrompts >= 1, inputLen >= 1, outputLen >= 1 else { throw FolioError.invalidArgument(name: "--num-prompts/--input-len/--output-len", message: "must be >= 1") }
+                let llm = try await loadLLM(model, engine)
+                let prompts = try Bench.prompts(llm, n: numPrompts, inputLen: inputLen, dataset: dataset, seed: seed)
+                var p = SamplingParams.greedy
+                p.maxTokens = outputLen
+                p.ignoreEOS = true
+                let t0 = Date()
+                let outs = try await llm.generate(prompts, p, progress: progressBar)
+                let dt = Date().timeIntervalSince(t0)
+                let inTok = outs.reduce(0) { $0 + $1.promptTokenIds.count }, outTok = outs.reduce(0) { $0 + $1.outputs[0].tokenIds.count }
+                let r = [("elapsed_time", dt), ("num_requests", Double(outs.count)), ("total_num_tokens", Double(inTok + outTok)),
+                         ("requests_per_s", Double(outs.count) / dt), ("total_tokens_per_s", Double(inTok + outTok) / dt),
+                         ("output_tokens_per_s", Double(outTok) / dt)]
+                if json { emit(.object(r.map { ($0.0, .number($0.1)) })) } else {
+                    print(String(format: "Throughput: %.2f requests/s, %.2f total tokens/s, %.2f output tokens/s", r[3].1, r[4].1, r[5].1))
+                    print("Total num prompt tokens: \(inTok)\nTotal num output tokens: \(outTok)")
+                }
+            }
+        }
+    }
+
+    struct Latency: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One batch at a time; latency percentiles (like vllm bench latency).")
+        @Option var model: String
+        @Option var inputLen: Int = 32
+        @Option var outputLen: Int = 128
+        @Option var batchSize: Int = 8
+        @Option var iters: Int = 5
+        @Option var warmupIters: Int = 1
+        @Flag var json = false
+        @OptionGroup var engine: EngineOptions
+
+        func run() async throws {
+            try await Folio.runAsync {
+                guard batchSize >= 1, iters >= 1 else { throw FolioError.invalidArgument(name: "--batch-size/--iters", message: "must be >= 1") }
+                let llm = try await loadLLM(model, engine)
+                var p = SamplingParams.greedy
+                p.maxTokens = outputLen
+                p.ignoreEOS = true
+                var lat: [Double] = []
+                for i in 0..<(warmupIters + iters) {
+                    let prompts = try Bench.prompts(llm, n: batchSize, inputLen: inputLen, dataset: nil, seed: UInt64(i))
+                    let t0 = Date()
+                    _ = try await llm.generate(prompts, p)
+                    if i >= warmupIters { lat.append(Date().timeIntervalSince(t0)) }
+                    progressBar(i + 1, warmupIters + iters)
+                }
+                let s = lat.sorted()
+                func pct(_ q: Double) -> Double { s[min(s.count - 1, Int((q * Double(s.count - 1)).rounded()))] }
+                let avg = lat.reduce(0, +) / Double(lat.count)
+                if json {
+                    emit(.object([("avg_latency_s", .number(avg)), ("p50_latency_s", .number(pct(0.5))), ("p90_latency_s", .number(pct(0.9))),
+                                  ("p99_latency_s", .number(pct(0.99))), ("latencies", .array(lat.map { .number($0) }))]))
+                } else {
+                    print(String(format: "Avg latency: %.4f seconds\n50%% percentile latency: %.4f seconds\n90%% percentile latency: %.4f seconds\n99%% percentile latency: %.4f seconds", avg, pct(0.5), pct(0.9), pct(0.99)))
+                }
+            }
+        }
+    }
+}
+
+struct Chat: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Interactive chat in the terminal, streaming the reply.")
+    @Option(help: "GGUF file or Hugging Face model folder.") var model: String
+    @Option var system: String?
+    @Option var maxTokens: Int = 512
+    @Option var temperature: Float = 0.7
+    @Option var topP: Float = 0.95
+    @OptionGroup var engine: EngineOptions
+
+    func run() async throws {
+        try await Folio.runAsync {
+            let llm = try await loadLLM(model, engine)
+            guard let tmpl = llm.chatTemplate else { throw FolioError.missing(path: model, what: "chat template") }
+            var messages: [JSONValue] = []
+            if let system { messages.append(.object([("role", .string("system")), ("content", .string(system))])) }
+            var params = SamplingParams(temperature: temperature, topP: topP, maxTokens: maxTokens)
+            params.skipSpecialTokens = true
+            var turn = 0
+            stderr("Type a message; an empty line or Ctrl-D quits.\n")
+            while true {
+                stderr("> ")
+                guard let line = readLine(), !line.isEmpty else { break }
+                messages.append(.object([("role", .string("user")), ("content", .string(line))]))
+                let prompt = try tmpl.render(messages: .array(messages))
+                turn += 1
+                try llm.engine.addRequest(id: "chat-\(turn)", prompt: .tokens(llm.tokenizer.encode(prompt, addSpecialTokens: false)), params: params)
+                var reply = ""
+                while llm.engine.hasUnfinishedRequests {
+                    for o in try llm.engine.step() {
+                        let d = o.outputs[0].deltaText
+                        FileHandle.standardOutput.write(Data(d.utf8))
+                        reply += d
+                    }
+                }
+                print("")
+                messages.append(.object([("role", .string("assistant")), ("content", .string(reply))]))
+            }
+        }
+    }
+}
