@@ -19,6 +19,8 @@ public struct EngineStats: Sendable {
     public var numBlocks = 0
     public var freeBlocks = 0
     public var steps = 0
+    /// Slots allocated but not holding a token: only each sequence's last block may be partly empty.
+    public var kvWasteTokens = 0
     /// Token positions run through the model (prompt chunks + decodes); prefix-cache hits and forks save these.
     public var computedTokens = 0
 }
@@ -154,6 +156,7 @@ public final class EngineCore: @unchecked Sendable {
         s.freeBlocks = kv.pool.numFree
         s.steps = steps
         s.computedTokens = computedTokens
+        s.kvWasteTokens = scheduler.running.reduce(0) { $0 + $1.blockTable.count * config.blockSize - $1.numComputed }
         return s
     }
 
