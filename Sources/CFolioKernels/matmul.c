@@ -67,39 +67,42 @@ float folio_dot_f32(const float *a, const float *b, int64_t n) {
 }
 
 #if defined(__x86_64__)
-/// 4 weight rows x 4 tokens: 16 dot products sharing their loads (8 loads per 16 FMAs instead of 32).
-/// w: 4 rows of `cols` floats (contiguous), x: 4 token rows (stride ldx); y[t * ldy + r].
-__attribute__((target("avx512f")))
-static void kernel_4x4_avx512(const float *w, int64_t cols, const float *x, int64_t ldx, float *y, int64_t ldy) {
-    __m512 acc[4][4];
-    for (int r = 0; r < 4; r++) for (int t = 0; t < 4; t++) acc[r][t] = _mm512_setzero_ps();
-    int64_t k = 0;
-    for (; k + 16 <= cols; k += 16) {
-        __m512 w0 = _mm512_loadu_ps(w + k), w1 = _mm512_loadu_ps(w + cols + k);
-        __m512 w2 = _mm512_loadu_ps(w + 2 * cols + k), w3 = _mm512_loadu_ps(w + 3 * cols + k);
-        for (int t = 0; t < 4; t++) {
-            __m512 xv = _mm512_loadu_ps(x + t * ldx + k);
-            acc[0][t] = _mm512_fmadd_ps(w0, xv, acc[0][t]);
-            acc[1][t] = _mm512_fmadd_ps(w1, xv, acc[1][t]);
-            acc[2][t] = _mm512_fmadd_ps(w2, xv, acc[2][t]);
-            acc[3][t] = _mm512_fmadd_ps(w3, xv, acc[3][t]);
-        }
-    }
-    if (k < cols) {
-        __mmask16 m = (__mmask16)((1u << (cols - k)) - 1);
-        __m512 w0 = _mm512_maskz_loadu_ps(m, w + k), w1 = _mm512_maskz_loadu_ps(m, w + cols + k);
-        __m512 w2 = _mm512_maskz_loadu_ps(m, w + 2 * cols + k), w3 = _mm512_maskz_loadu_ps(m, w + 3 * cols + k);
-        for (int t = 0; t < 4; t++) {
-            __m512 xv = _mm512_maskz_loadu_ps(m, x + t * ldx + k);
-            acc[0][t] = _mm512_fmadd_ps(w0, xv, acc[0][t]);
-            acc[1][t] = _mm512_fmadd_ps(w1, xv, acc[1][t]);
-            acc[2][t] = _mm512_fmadd_ps(w2, xv, acc[2][t]);
-            acc[3][t] = _mm512_fmadd_ps(w3, xv, acc[3][t]);
-        }
-    }
-    for (int t = 0; t < 4; t++)
-        for (int r = 0; r < 4; r++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+/// 4 weight rows x NT tokens: 4 * NT dot products sharing their loads (4 + NT loads per 4 * NT FMAs).
+/// w: 4 rows of `cols` floats (contiguous), x: NT token rows (stride ldx); y[t * ldy + r]. Each dot product
+/// accumulates 16 lanes over k in order, then reduces: the same arithmetic as dot_like_kernel_avx512.
+#define DEFINE_KERNEL(NT)                                                                                          \
+__attribute__((target("avx512f")))                                                                                 \
+static void kernel_4x##NT##_avx512(const float *w, int64_t cols, const float *x, int64_t ldx, float *y, int64_t ldy) { \
+    __m512 acc[4][NT];                                                                                             \
+    for (int r = 0; r < 4; r++) for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();                     \
+    int64_t k = 0;                                                                                                 \
+    for (; k + 16 <= cols; k += 16) {                                                                              \
+        __m512 w0 = _mm512_loadu_ps(w + k), w1 = _mm512_loadu_ps(w + cols + k);                                    \
+        __m512 w2 = _mm512_loadu_ps(w + 2 * cols + k), w3 = _mm512_loadu_ps(w + 3 * cols + k);                    \
+        for (int t = 0; t < NT; t++) {                                                                             \
+            __m512 xv = _mm512_loadu_ps(x + t * ldx + k);                                                          \
+            acc[0][t] = _mm512_fmadd_ps(w0, xv, acc[0][t]);                                                        \
+            acc[1][t] = _mm512_fmadd_ps(w1, xv, acc[1][t]);                                                        \
+            acc[2][t] = _mm512_fmadd_ps(w2, xv, acc[2][t]);                                                        \
+            acc[3][t] = _mm512_fmadd_ps(w3, xv, acc[3][t]);                                                        \
+        }                                                                                                          \
+    }                                                                                                              \
+    if (k < cols) {                                                                                                \
+        __mmask16 m = (__mmask16)((1u << (cols - k)) - 1);                                                         \
+        __m512 w0 = _mm512_maskz_loadu_ps(m, w + k), w1 = _mm512_maskz_loadu_ps(m, w + cols + k);                  \
+        __m512 w2 = _mm512_maskz_loadu_ps(m, w + 2 * cols + k), w3 = _mm512_maskz_loadu_ps(m, w + 3 * cols + k);  \
+        for (int t = 0; t < NT; t++) {                                                                             \
+            __m512 xv = _mm512_maskz_loadu_ps(m, x + t * ldx + k);                                                 \
+            acc[0][t] = _mm512_fmadd_ps(w0, xv, acc[0][t]);                                                        \
+            acc[1][t] = _mm512_fmadd_ps(w1, xv, acc[1][t]);                                                        \
+            acc[2][t] = _mm512_fmadd_ps(w2, xv, acc[2][t]);                                                        \
+            acc[3][t] = _mm512_fmadd_ps(w3, xv, acc[3][t]);                                                        \
+        }                                                                                                          \
+    }                                                                                                              \
+    for (int t = 0; t < NT; t++)                                                                                   \
+        for (int r = 0; r < 4; r++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);                              \
 }
+DEFINE_KERNEL(4)
 
 /// One dot product with exactly the per-lane FMA order and final reduction of kernel_4x4_avx512, so a token's
 /// result never depends on whether it was computed in a group of four (batch invariance).
@@ -122,41 +125,51 @@ static int have_avx512(void) {
 }
 #endif
 
+/// Rows per block whose float32 copy stays in L2 while a block of tokens streams past it.
+#define ROW_BLOCK 64
+#define TOKEN_BLOCK 64
+
 int folio_matmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols,
                       int64_t row_begin, int64_t row_end,
                       const float *x, int64_t ldx, int64_t T,
                       float *y, int64_t ldy, float *scratch) {
     const char *base = (const char *)w;
-    for (int64_t r0 = row_begin; r0 < row_end; r0 += 4) {
-        const int64_t nr = row_end - r0 < 4 ? row_end - r0 : 4;
-        // Rows as float32: in place for F32, else dequantized once into scratch (4 x cols).
+#if defined(__x86_64__)
+    const int avx512 = have_avx512();
+#else
+    const int avx512 = 0;
+#endif
+    for (int64_t rb = row_begin; rb < row_end; rb += ROW_BLOCK) {
+        const int64_t nrb = row_end - rb < ROW_BLOCK ? row_end - rb : ROW_BLOCK;
+        // The block's rows as float32: in place for F32 (when rows are contiguous), else dequantized once.
         const float *rows;
-        int contiguous = 1;
-        if (type == FOLIO_GGML_F32) {
-            rows = (const float *)(base + r0 * row_bytes);
-            contiguous = row_bytes == cols * 4;
+        if (type == FOLIO_GGML_F32 && row_bytes == cols * 4) {
+            rows = (const float *)(base + rb * row_bytes);
         } else {
-            for (int64_t r = 0; r < nr; r++)
-                if (folio_dequantize(type, base + (r0 + r) * row_bytes, scratch + r * cols, cols) != 0) return -1;
+            for (int64_t r = 0; r < nrb; r++)
+                if (folio_dequantize(type, base + (rb + r) * row_bytes, scratch + r * cols, cols) != 0) return -1;
             rows = scratch;
         }
-        int64_t t0 = 0;
-#if defined(__x86_64__)
-        if (nr == 4 && contiguous && have_avx512())
-            for (; t0 + 4 <= T; t0 += 4) kernel_4x4_avx512(rows, cols, x + t0 * ldx, ldx, y + t0 * ldy + r0, ldy);
-#endif
-        for (int64_t r = 0; r < nr; r++) {
-            const float *row = type == FOLIO_GGML_F32 ? (const float *)(base + (r0 + r) * row_bytes) : scratch + r * cols;
-#if defined(__x86_64__)
-            if (have_avx512()) {
-                // The rows and tokens outside 4x4 groups: the same arithmetic, one pair at a time.
-                for (int64_t t = (nr == 4 && contiguous) ? t0 : 0; t < T; t++)
-                    y[t * ldy + r0 + r] = dot_like_kernel_avx512(row, x + t * ldx, cols);
-                continue;
-            }
-#endif
-            for (int64_t t = t0; t < T; t++) y[t * ldy + r0 + r] = folio_dot_f32(row, x + t * ldx, cols);
+        if (!avx512) {
+            for (int64_t r = 0; r < nrb; r++)
+                for (int64_t t = 0; t < T; t++) y[t * ldy + rb + r] = folio_dot_f32(rows + r * cols, x + t * ldx, cols);
+            continue;
         }
+#if defined(__x86_64__)
+        // Every (row, token) pair gets the same arithmetic whether it falls in a 4x4 group or not (batch invariance).
+        for (int64_t tb = 0; tb < T; tb += TOKEN_BLOCK) {
+            const int64_t te = T - tb < TOKEN_BLOCK ? T : tb + TOKEN_BLOCK;
+            int64_t r = 0;
+            for (; r + 4 <= nrb; r += 4) {
+                int64_t t = tb;
+                for (; t + 4 <= te; t += 4) kernel_4x4_avx512(rows + r * cols, cols, x + t * ldx, ldx, y + t * ldy + rb + r, ldy);
+                for (; t < te; t++)
+                    for (int64_t k = 0; k < 4; k++) y[t * ldy + rb + r + k] = dot_like_kernel_avx512(rows + (r + k) * cols, x + t * ldx, cols);
+            }
+            for (; r < nrb; r++)
+                for (int64_t t = tb; t < te; t++) y[t * ldy + rb + r] = dot_like_kernel_avx512(rows + r * cols, x + t * ldx, cols);
+        }
+#endif
     }
     return 0;
 }

@@ -31,7 +31,7 @@ public func matmul(_ w: MatrixRef, _ x: UnsafePointer<Float>, _ T: Int, _ y: Uns
     let groups = (w.rows + 3) / 4
     parallelFor(groups, minChunk: 4) { g in
         let range = (g.lowerBound * 4)..<min(w.rows, g.upperBound * 4)
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 4 * w.cols)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 64 * w.cols)
         defer { scratch.deallocate() }
         _ = folio_matmul_rows(w.type, w.data, Int64(w.rowBytes), Int64(w.cols), Int64(range.lowerBound), Int64(range.upperBound),
                               xs.p, Int64(w.cols), Int64(T), ys.p, Int64(w.rows), scratch)

@@ -37,8 +37,9 @@ float folio_dot_f32(const float *a, const float *b, int64_t n);
 /// Reference matmul over rows [row_begin, row_end) of a weight matrix stored in `type`:
 ///   W: [rows, cols] (row r starts at w + r * row_bytes), X: [T, cols] (row stride ldx),
 ///   Y: [T, rows] (row stride ldy); Y[t, r] = dot(dequant(W[r]), X[t]).
-/// Rows are dequantized four at a time into `scratch` and reused for every t (a 4x4 register-blocked kernel
-/// where AVX-512 is available). `scratch` holds at least 4 * `cols` floats. Returns -1 on an unsupported type.
+/// Rows are dequantized 64 at a time into `scratch` and reused for every t, in blocks of 64 tokens, with a 4x4
+/// register-blocked kernel where AVX-512 is available. `scratch` holds at least 64 * `cols` floats.
+/// Returns -1 on an unsupported type.
 int folio_matmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols,
                       int64_t row_begin, int64_t row_end,
                       const float *x, int64_t ldx, int64_t T,
