@@ -36,6 +36,7 @@ public final class EngineCore: @unchecked Sendable {
     public let model: CausalLM
     public let tokenizer: Tokenizer
     public let config: EngineConfig
+    /// Longest sequence (prompt + output) accepted: the model's context, `max_model_len`, and what the KV cache holds.
     public let maxModelLen: Int
     let cache: PagedKVCache
     let kv: KVCacheManager
@@ -50,21 +51,22 @@ public final class EngineCore: @unchecked Sendable {
         self.tokenizer = tokenizer
         self.config = config
         let c = model.config
-        maxModelLen = min(config.maxModelLen ?? c.maxPositionEmbeddings, c.maxPositionEmbeddings)
         guard config.blockSize >= 1, config.blockSize <= 1024 else { throw FolioError.invalidArgument(name: "block_size", message: "must be in [1, 1024]") }
         guard config.maxNumSeqs >= 1 else { throw FolioError.invalidArgument(name: "max_num_seqs", message: "must be >= 1") }
         guard config.maxNumBatchedTokens >= 1 else { throw FolioError.invalidArgument(name: "max_num_batched_tokens", message: "must be >= 1") }
-        if !config.enableChunkedPrefill, config.maxNumBatchedTokens < maxModelLen {
-            throw FolioError.invalidArgument(name: "max_num_batched_tokens", message: "\(config.maxNumBatchedTokens) is below max_model_len \(maxModelLen) with chunked prefill off")
-        }
-        let perBlock = PagedKVCache.bytesPerToken(c) * config.blockSize
+        let perBlock = PagedKVCache.bytesPerToken(c, dtype: config.kvCacheDType) * config.blockSize
         let blocks: Int
         if let n = config.numKVBlocks { blocks = n } else {
             let bytes = config.kvCacheMemory ?? min(EngineCore.availableMemory() / 10, 4 << 30)
             blocks = bytes / perBlock
         }
         guard blocks >= 1 else { throw FolioError.invalidArgument(name: "kv cache", message: "room for no KV block (\(perBlock) bytes each)") }
-        cache = PagedKVCache(config: c, numBlocks: blocks, blockSize: config.blockSize)
+        cache = PagedKVCache(config: c, numBlocks: blocks, blockSize: config.blockSize, dtype: config.kvCacheDType)
+        // A sequence longer than the whole cache could never be scheduled again after a preemption.
+        maxModelLen = min(config.maxModelLen ?? c.maxPositionEmbeddings, c.maxPositionEmbeddings, blocks * config.blockSize)
+        if !config.enableChunkedPrefill, config.maxNumBatchedTokens < maxModelLen {
+            throw FolioError.invalidArgument(name: "max_num_batched_tokens", message: "\(config.maxNumBatchedTokens) is below max_model_len \(maxModelLen) with chunked prefill off")
+        }
         let cacheRef = cache
         kv = KVCacheManager(numBlocks: blocks, blockSize: config.blockSize, prefixCaching: config.enablePrefixCaching,
                             copyBlock: { cacheRef.copyBlock($0, to: $1) })
@@ -84,7 +86,7 @@ public final class EngineCore: @unchecked Sendable {
 
     /// KV capacity in tokens.
     public var kvCapacityTokens: Int { cache.numBlocks * cache.blockSize }
-    public var kvCacheBytes: Int { cache.numBlocks * cache.blockSize * PagedKVCache.bytesPerToken(model.config) }
+    public var kvCacheBytes: Int { cache.numBlocks * cache.blockSize * PagedKVCache.bytesPerToken(model.config, dtype: cache.dtype) }
 
     public var hasUnfinishedRequests: Bool { !groups.isEmpty }
 

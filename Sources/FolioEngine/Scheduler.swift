@@ -1,3 +1,5 @@
+import FolioModels
+
 /// Engine settings (vLLM's names).
 public struct EngineConfig: Sendable {
     public enum Policy: String, Sendable { case fcfs, priority }
@@ -14,6 +16,8 @@ public struct EngineConfig: Sendable {
     public var policy: Policy = .fcfs
     /// nil = the model's context length.
     public var maxModelLen: Int? = nil
+    /// KV element type: float32, or float16 (half the memory, K/V rounded to half precision).
+    public var kvCacheDType: KVCacheDType = .float32
     public init() {}
 }
 

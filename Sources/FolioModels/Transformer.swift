@@ -1,26 +1,32 @@
+import CFolioKernels
 import FolioKernels
 import FolioWeights
 import Foundation
 
-/// Key/value storage in fixed-size blocks: for each layer, K and V as [numBlocks, blockSize, kvDim].
-/// Sequences address it through block tables (vLLM's paged attention layout); a token's K/V live at its
+/// Element type of the KV cache.
+public enum KVCacheDType: String, Sendable { case float32, float16 }
+
+/// Key/value storage in fixed-size blocks: for each layer, K and V as [numBlocks, blockSize, kvDim] in float32 or
+/// float16. Sequences address it through block tables (vLLM's paged attention layout); a token's K/V live at its
 /// slot `block * blockSize + offset`.
 public final class PagedKVCache: @unchecked Sendable {
     public let numBlocks: Int
     public let blockSize: Int
     public let kvDim: Int
     public let numLayers: Int
-    var k: [UnsafeMutablePointer<Float>]
-    var v: [UnsafeMutablePointer<Float>]
+    public let dtype: KVCacheDType
+    var k: [UnsafeMutableRawPointer]
+    var v: [UnsafeMutableRawPointer]
 
-    public init(config: ModelConfig, numBlocks: Int, blockSize: Int) {
+    public init(config: ModelConfig, numBlocks: Int, blockSize: Int, dtype: KVCacheDType = .float32) {
         self.numBlocks = numBlocks
         self.blockSize = blockSize
+        self.dtype = dtype
         kvDim = config.kvDim
         numLayers = config.numLayers
-        let n = numBlocks * blockSize * config.kvDim
-        k = (0..<config.numLayers).map { _ in .allocate(capacity: max(n, 1)) }
-        v = (0..<config.numLayers).map { _ in .allocate(capacity: max(n, 1)) }
+        let bytes = max(numBlocks * blockSize * config.kvDim * dtype.size, 1)
+        k = (0..<config.numLayers).map { _ in .allocate(byteCount: bytes, alignment: 64) }
+        v = (0..<config.numLayers).map { _ in .allocate(byteCount: bytes, alignment: 64) }
     }
 
     deinit {
@@ -29,16 +35,32 @@ public final class PagedKVCache: @unchecked Sendable {
     }
 
     /// Bytes of K/V per token across all layers.
-    public static func bytesPerToken(_ c: ModelConfig) -> Int { 2 * c.numLayers * c.kvDim * MemoryLayout<Float>.size }
+    public static func bytesPerToken(_ c: ModelConfig, dtype: KVCacheDType = .float32) -> Int { 2 * c.numLayers * c.kvDim * dtype.size }
 
     /// Copies block `src` into block `dst` in every layer (copy-on-write of a shared partial block).
     public func copyBlock(_ src: Int, to dst: Int) {
-        let n = blockSize * kvDim
+        let n = blockSize * kvDim * dtype.size
         for l in 0..<numLayers {
-            (k[l] + dst * n).update(from: k[l] + src * n, count: n)
-            (v[l] + dst * n).update(from: v[l] + src * n, count: n)
+            (k[l] + dst * n).copyMemory(from: k[l] + src * n, byteCount: n)
+            (v[l] + dst * n).copyMemory(from: v[l] + src * n, byteCount: n)
         }
     }
+
+    /// Stores one token's K and V rows at `slot` of `layer`.
+    func write(layer l: Int, slot: Int, k kRow: UnsafePointer<Float>, v vRow: UnsafePointer<Float>) {
+        switch dtype {
+        case .float32:
+            (k[l].assumingMemoryBound(to: Float.self) + slot * kvDim).update(from: kRow, count: kvDim)
+            (v[l].assumingMemoryBound(to: Float.self) + slot * kvDim).update(from: vRow, count: kvDim)
+        case .float16:
+            folio_f32_to_f16(kRow, k[l].assumingMemoryBound(to: UInt16.self) + slot * kvDim, Int64(kvDim))
+            folio_f32_to_f16(vRow, v[l].assumingMemoryBound(to: UInt16.self) + slot * kvDim, Int64(kvDim))
+        }
+    }
+}
+
+extension KVCacheDType {
+    var size: Int { self == .float32 ? 4 : 2 }
 }
 
 /// One step's ragged batch: the new tokens of every scheduled sequence, flattened.
@@ -178,9 +200,7 @@ public final class CausalLM: Sendable {
                 let pos = Int(batch.positions[t])
                 Rope.apply(q + t * c.qDim, heads: c.numHeads, config: c, position: pos, invFreq: inv, attentionFactor: af)
                 Rope.apply(kNew + t * c.kvDim, heads: c.numKVHeads, config: c, position: pos, invFreq: inv, attentionFactor: af)
-                let slot = Int(batch.slots[t])
-                (kv.k[l] + slot * c.kvDim).update(from: kNew + t * c.kvDim, count: c.kvDim)
-                (kv.v[l] + slot * c.kvDim).update(from: vNew + t * c.kvDim, count: c.kvDim)
+                kv.write(layer: l, slot: Int(batch.slots[t]), k: kNew + t * c.kvDim, v: vNew + t * c.kvDim)
             }
             attention(q: q, out: att, batch: batch, kv: kv, layer: l, window: c.slidingWindow[l])
             matmul(lw.o.ref, att, T, o)
@@ -233,7 +253,9 @@ public final class CausalLM: Sendable {
                    layer: Int, window: Int?) {
         let c = config, d = c.headDim, kvDim = c.kvDim, group = c.numHeads / c.numKVHeads, bs = kv.blockSize
         let scale = c.attentionScale, cap = c.attnLogitSoftcap
-        let qs = SharedPointer(q), os = SharedPointer(out), ks = SharedPointer(kv.k[layer]), vs = SharedPointer(kv.v[layer])
+        let qs = SharedPointer(q), os = SharedPointer(out)
+        let kRaw = SharedPointer(kv.k[layer].assumingMemoryBound(to: UInt8.self)), vRaw = SharedPointer(kv.v[layer].assumingMemoryBound(to: UInt8.self))
+        let half = kv.dtype == .float16
         let maxPos = Int(batch.positions.max() ?? 0)
         parallelFor(batch.tokens.count * c.numHeads) { range in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: maxPos + 1)
@@ -245,8 +267,9 @@ public final class CausalLM: Sendable {
                 let lo = window.map { max(0, pos - $0 + 1) } ?? 0
                 let qv = qs.p + t * c.qDim + head * d
                 for j in lo...pos {
-                    let slot = Int(table[j / bs]) * bs + j % bs
-                    var s = dot(qv, ks.p + slot * kvDim + kvh * d, d) * scale
+                    let off = (Int(table[j / bs]) * bs + j % bs) * kvDim + kvh * d
+                    var s = (half ? folio_dot_f32_f16(qv, UnsafeRawPointer(kRaw.p).assumingMemoryBound(to: UInt16.self) + off, Int64(d))
+                                  : dot(qv, UnsafeRawPointer(kRaw.p).assumingMemoryBound(to: Float.self) + off, d)) * scale
                     if let cap { s = tanhf(s / cap) * cap }
                     scores[j - lo] = s
                 }
@@ -256,8 +279,13 @@ public final class CausalLM: Sendable {
                 for i in 0..<d { ov[i] = 0 }
                 for j in 0..<n {
                     let p = scores[j], jj = lo + j
-                    let vv = vs.p + (Int(table[jj / bs]) * bs + jj % bs) * kvDim + kvh * d
-                    for i in 0..<d { ov[i] += p * vv[i] }
+                    let off = (Int(table[jj / bs]) * bs + jj % bs) * kvDim + kvh * d
+                    if half {
+                        folio_axpy_f16(p, UnsafeRawPointer(vRaw.p).assumingMemoryBound(to: UInt16.self) + off, ov, Int64(d))
+                    } else {
+                        let vv = UnsafeRawPointer(vRaw.p).assumingMemoryBound(to: Float.self) + off
+                        for i in 0..<d { ov[i] += p * vv[i] }
+                    }
                 }
             }
         }

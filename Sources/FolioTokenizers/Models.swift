@@ -43,19 +43,32 @@ struct BPEModel: Sendable {
             ids.append(vocab[c] ?? -1)
             chars.append(c)
         }
-        // Repeatedly merge the lowest-rank adjacent pair (leftmost on ties).
-        while ids.count > 1 {
-            var best: Int32 = .max, bestAt = -1, bestId: Int32 = -1
-            for k in 0..<(ids.count - 1) where ids[k] >= 0 && ids[k + 1] >= 0 {
-                let key = UInt64(UInt32(bitPattern: ids[k])) << 32 | UInt64(UInt32(bitPattern: ids[k + 1]))
-                if let m = merges[key], m.rank < best { best = m.rank; bestAt = k; bestId = m.id }
+        // Merge the lowest-rank adjacent pair (leftmost on ties) until none is left, with a heap of candidate
+        // pairs over a linked list of symbols: O(n log n) for long words.
+        var list = SymbolList(count: ids.count)
+        var heap = MinHeap<PairCandidate>()
+        func push(_ l: Int) {
+            let r = list.next[l]
+            guard r >= 0, ids[l] >= 0, ids[r] >= 0 else { return }
+            let key = UInt64(UInt32(bitPattern: ids[l])) << 32 | UInt64(UInt32(bitPattern: ids[r]))
+            if let m = merges[key] {
+                heap.push(PairCandidate(priority: Int64(m.rank), left: l, leftVersion: list.version[l], rightVersion: list.version[r], merged: m.id))
             }
-            if bestAt < 0 { break }
-            ids[bestAt] = bestId
-            chars[bestAt] += chars[bestAt + 1]
-            ids.remove(at: bestAt + 1)
-            chars.remove(at: bestAt + 1)
         }
+        for i in 0..<max(0, ids.count - 1) { push(i) }
+        while let c = heap.pop() {
+            let l = c.left, r = list.next[l]
+            guard list.alive[l], r >= 0, list.version[l] == c.leftVersion, list.version[r] == c.rightVersion else { continue }
+            ids[l] = c.merged
+            chars[l] += chars[r]
+            list.remove(r)
+            list.version[l] += 1
+            if list.prev[l] >= 0 { push(list.prev[l]) }
+            push(l)
+        }
+        let order = list.order()
+        ids = order.map { ids[$0] }
+        chars = order.map { chars[$0] }
         var lastWasUnk = false
         for (k, id) in ids.enumerated() {
             if id >= 0 { out.append(id); lastWasUnk = false; continue }
@@ -88,20 +101,29 @@ struct SPMScoresModel: Sendable {
     let unk: Int32?
 
     func encode(_ text: String, into out: inout [Int32]) {
-        // Symbols are code points (not Swift's grapheme clusters), as in SentencePiece.
+        // Symbols are code points (not Swift's grapheme clusters), as in SentencePiece. Merge the adjacent pair whose
+        // concatenation scores highest (leftmost on ties), with a heap over a linked list: O(n log n).
         var syms: [String] = text.unicodeScalars.map { String($0) }
-        while syms.count > 1 {
-            var bestScore = -Float.infinity, bestAt = -1
-            for k in 0..<(syms.count - 1) {
-                if let id = vocab[syms[k] + syms[k + 1]] {
-                    let s = scores[Int(id)]
-                    if s > bestScore { bestScore = s; bestAt = k }
-                }
-            }
-            if bestAt < 0 { break }
-            syms[bestAt] += syms[bestAt + 1]
-            syms.remove(at: bestAt + 1)
+        var list = SymbolList(count: syms.count)
+        var heap = MinHeap<PairCandidate>()
+        func push(_ l: Int) {
+            let r = list.next[l]
+            guard r >= 0, let id = vocab[syms[l] + syms[r]] else { return }
+            // A min-heap on -score (scores are floats; their order is kept by the bit trick below).
+            heap.push(PairCandidate(priority: -Int64(scores[Int(id)].orderKey), left: l, leftVersion: list.version[l],
+                                    rightVersion: list.version[r], merged: id))
         }
+        for i in 0..<max(0, syms.count - 1) { push(i) }
+        while let c = heap.pop() {
+            let l = c.left, r = list.next[l]
+            guard list.alive[l], r >= 0, list.version[l] == c.leftVersion, list.version[r] == c.rightVersion else { continue }
+            syms[l] += syms[r]
+            list.remove(r)
+            list.version[l] += 1
+            if list.prev[l] >= 0 { push(list.prev[l]) }
+            push(l)
+        }
+        syms = list.order().map { syms[$0] }
         for s in syms {
             if let id = vocab[s] { out.append(id); continue }
             for b in s.utf8 {
@@ -163,4 +185,77 @@ func splitMerge(_ s: String) -> (String, String)? {
     let u = Array(s.utf8)
     guard u.count > 2, let sp = u[1...].firstIndex(of: 0x20) else { return nil }
     return (String(decoding: u[..<sp], as: UTF8.self), String(decoding: u[(sp + 1)...], as: UTF8.self))
+}
+
+/// A doubly linked list over symbol positions, with a version per position that changes when it is merged into.
+struct SymbolList {
+    var prev: [Int], next: [Int], alive: [Bool], version: [Int32]
+    init(count n: Int) {
+        prev = (0..<n).map { $0 - 1 }
+        next = (0..<n).map { $0 + 1 < n ? $0 + 1 : -1 }
+        alive = Array(repeating: true, count: n)
+        version = Array(repeating: 0, count: n)
+    }
+    mutating func remove(_ i: Int) {
+        alive[i] = false
+        if prev[i] >= 0 { next[prev[i]] = next[i] }
+        if next[i] >= 0 { prev[next[i]] = prev[i] }
+    }
+    func order() -> [Int] {
+        guard var i = alive.firstIndex(of: true) else { return [] }
+        var out: [Int] = []
+        while i >= 0 { out.append(i); i = next[i] }
+        return out
+    }
+}
+
+/// A merge candidate: ordered by priority, then by position (leftmost first).
+struct PairCandidate: Comparable {
+    let priority: Int64
+    let left: Int
+    let leftVersion: Int32
+    let rightVersion: Int32
+    let merged: Int32
+    static func < (a: PairCandidate, b: PairCandidate) -> Bool {
+        a.priority != b.priority ? a.priority < b.priority : a.left < b.left
+    }
+}
+
+/// A binary min-heap.
+struct MinHeap<T: Comparable> {
+    var items: [T] = []
+    mutating func push(_ x: T) {
+        items.append(x)
+        var i = items.count - 1
+        while i > 0 {
+            let p = (i - 1) / 2
+            if items[i] < items[p] { items.swapAt(i, p); i = p } else { break }
+        }
+    }
+    mutating func pop() -> T? {
+        guard let top = items.first else { return nil }
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < items.count, items[l] < items[m] { m = l }
+                if r < items.count, items[r] < items[m] { m = r }
+                if m == i { break }
+                items.swapAt(i, m)
+                i = m
+            }
+        }
+        return top
+    }
+}
+
+extension Float {
+    /// An integer with the same order as the float (for heap keys).
+    var orderKey: Int32 {
+        let b = Int32(bitPattern: bitPattern)
+        return b < 0 ? Int32.min - b : b
+    }
 }

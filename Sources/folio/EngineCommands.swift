@@ -16,6 +16,7 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "Context length cap (default: the model's).") var maxModelLen: Int?
     @Option(help: "Scheduling policy: fcfs or priority.") var schedulingPolicy: String = "fcfs"
     @Flag(help: "Disable prefix caching.") var noPrefixCaching = false
+    @Option(help: "KV cache element type: auto (float32), float32, float16.") var kvCacheDtype: String = "auto"
 
     func config() throws -> EngineConfig {
         var c = EngineConfig()
@@ -30,6 +31,11 @@ struct EngineOptions: ParsableArguments {
             throw FolioError.invalidArgument(name: "--scheduling-policy", message: "'\(schedulingPolicy)' (fcfs or priority)")
         }
         c.policy = p
+        switch kvCacheDtype {
+        case "auto", "float32", "fp32": c.kvCacheDType = .float32
+        case "float16", "fp16", "half": c.kvCacheDType = .float16
+        default: throw FolioError.invalidArgument(name: "--kv-cache-dtype", message: "'\(kvCacheDtype)' (auto, float32 or float16)")
+        }
         return c
     }
 }

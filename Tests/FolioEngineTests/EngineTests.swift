@@ -210,3 +210,20 @@ struct EngineTests {
         #expect(e.allBlocksFree)
     }
 }
+
+@Suite("float16 KV cache")
+struct HalfKVTests {
+    @Test("float16 K/V give the float32 outputs on the tiny model and halve the cache")
+    func half() throws {
+        let ps = prompts(8, seed: 4)
+        let f32 = try runAll(try tinyEngine(), ps.enumerated().map { ("r\($0.offset)", .tokens($0.element), greedy(12)) })
+        let e = try tinyEngine { $0.kvCacheDType = .float16 }
+        let f16 = try runAll(e, ps.enumerated().map { ("r\($0.offset)", .tokens($0.element), greedy(12)) })
+        var same = 0
+        for i in 0..<8 where f16["r\(i)"]!.outputs[0].tokenIds == f32["r\(i)"]!.outputs[0].tokenIds { same += 1 }
+        print("float16 KV: \(same)/8 greedy continuations identical to float32")
+        #expect(same >= 6)
+        #expect(e.kvCacheBytes * 2 == (try tinyEngine()).kvCacheBytes)
+        #expect(e.allBlocksFree)
+    }
+}

@@ -45,6 +45,11 @@ int folio_matmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols,
                       const float *x, int64_t ldx, int64_t T,
                       float *y, int64_t ldy, float *scratch);
 
+/// float16 KV cache: dot(a, f16 b), y += alpha * f16 x, and f32 -> f16 (round to nearest even).
+float folio_dot_f32_f16(const float *a, const uint16_t *b, int64_t n);
+void folio_axpy_f16(float alpha, const uint16_t *x, float *y, int64_t n);
+void folio_f32_to_f16(const float *x, uint16_t *y, int64_t n);
+
 #ifdef __cplusplus
 }
 #endif
