@@ -1,0 +1,172 @@
+import FolioEngine
+import FolioTemplates
+import FolioWeights
+import Foundation
+
+/// Reads request fields with vLLM's validation: a wrong type is a 400 naming the field.
+struct Fields {
+    let obj: JSONValue
+    func has(_ k: String) -> Bool { if let v = obj[k] { return !v.isNull }; return false }
+    func double(_ k: String) throws -> Double? {
+        guard let v = obj[k], !v.isNull else { return nil }
+        guard let d = v.doubleValue else { throw APIError.invalid("\(k) must be a number", param: k) }
+        return d
+    }
+    func int(_ k: String) throws -> Int? {
+        guard let v = obj[k], !v.isNull else { return nil }
+        guard let i = v.intValue else { throw APIError.invalid("\(k) must be an integer", param: k) }
+        return i
+    }
+    func bool(_ k: String) throws -> Bool? {
+        guard let v = obj[k], !v.isNull else { return nil }
+        guard let b = v.boolValue else { throw APIError.invalid("\(k) must be a boolean", param: k) }
+        return b
+    }
+    func string(_ k: String) throws -> String? {
+        guard let v = obj[k], !v.isNull else { return nil }
+        guard let s = v.stringValue else { throw APIError.invalid("\(k) must be a string", param: k) }
+        return s
+    }
+    func strings(_ k: String) throws -> [String]? {
+        guard let v = obj[k], !v.isNull else { return nil }
+        if let s = v.stringValue { return [s] }
+        guard let a = v.arrayValue, let out = Optional(a.compactMap(\.stringValue)), out.count == a.count else {
+            throw APIError.invalid("\(k) must be a string or a list of strings", param: k)
+        }
+        return out
+    }
+    func ints(_ k: String) throws -> [Int32]? {
+        guard let v = obj[k], !v.isNull else { return nil }
+        guard let a = v.arrayValue, let out = Optional(a.compactMap { $0.intValue.map(Int32.init(truncatingIfNeeded:)) }), out.count == a.count else {
+            throw APIError.invalid("\(k) must be a list of integers", param: k)
+        }
+        return out
+    }
+}
+
+public enum Endpoint: Sendable { case completions, chat }
+
+/// A parsed `/v1/completions` or `/v1/chat/completions` request.
+public struct GenerationRequest: Sendable {
+    public var model: String?
+    public var prompts: [PromptInput]
+    /// Prompt text per prompt, for `echo`.
+    public var promptTexts: [String?]
+    public var params: SamplingParams
+    public var stream: Bool
+    public var includeUsage: Bool
+    public var continuousUsage: Bool
+    public var echo: Bool
+    /// Completions: top-k logprobs per token; chat: `logprobs: true` with `top_logprobs`.
+    public var logprobs: Int?
+    public var endpoint: Endpoint
+
+    static let known: Set<String> = [
+        "model", "prompt", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p", "n",
+        "stream", "stream_options", "logprobs", "top_logprobs", "echo", "stop", "presence_penalty", "frequency_penalty",
+        "repetition_penalty", "seed", "logit_bias", "user", "ignore_eos", "min_tokens", "stop_token_ids",
+        "include_stop_str_in_output", "skip_special_tokens", "allowed_token_ids", "bad_words", "prompt_logprobs",
+        "response_format", "chat_template_kwargs", "add_generation_prompt", "continue_final_message", "tools", "tool_choice",
+        "documents", "priority", "best_of", "suffix", "parallel_tool_calls", "chat_template", "spaces_between_special_tokens",
+    ]
+
+    /// Field names of `body` that this server does not use (logged, as vLLM does).
+    public static func unknownFields(_ body: JSONValue) -> [String] {
+        (body.objectValue ?? []).map(\.0).filter { !known.contains($0) }
+    }
+
+    /// Parses and validates a request body. `render` turns chat messages into a prompt (the model's template).
+    public static func parse(_ body: JSONValue, endpoint: Endpoint, defaults: SamplingParams,
+                             render: (JSONValue, JSONValue?, Bool, Bool, [(String, JSONValue)]) throws -> String) throws -> GenerationRequest {
+        guard body.objectValue != nil else { throw APIError.invalid("the request body must be a JSON object") }
+        let f = Fields(obj: body)
+        var p = defaults
+        p.maxTokens = nil
+        if endpoint == .completions { p.maxTokens = 16 }
+        if let v = try f.int("max_tokens") { p.maxTokens = v }
+        if endpoint == .chat, let v = try f.int("max_completion_tokens") { p.maxTokens = v }
+        if let v = try f.double("temperature") { p.temperature = Float(v) }
+        if let v = try f.double("top_p") { p.topP = Float(v) }
+        if let v = try f.int("top_k") { p.topK = v }
+        if let v = try f.double("min_p") { p.minP = Float(v) }
+        if let v = try f.int("n") { p.n = v }
+        if let v = try f.double("presence_penalty") { p.presencePenalty = Float(v) }
+        if let v = try f.double("frequency_penalty") { p.frequencyPenalty = Float(v) }
+        if let v = try f.double("repetition_penalty") { p.repetitionPenalty = Float(v) }
+        if let v = try f.int("seed") { p.seed = UInt64(bitPattern: Int64(v)) }
+        if let v = try f.strings("stop") { p.stop = v }
+        if let v = try f.ints("stop_token_ids") { p.stopTokenIds = v }
+        if let v = try f.bool("ignore_eos") { p.ignoreEOS = v }
+        if let v = try f.int("min_tokens") { p.minTokens = v }
+        if let v = try f.bool("include_stop_str_in_output") { p.includeStopStrInOutput = v }
+        if let v = try f.bool("skip_special_tokens") { p.skipSpecialTokens = v }
+        if let v = try f.ints("allowed_token_ids") { p.allowedTokenIds = v }
+        if let v = try f.strings("bad_words") { p.badWords = v }
+        if let v = try f.int("prompt_logprobs") { p.promptLogprobs = v }
+        if let v = try f.int("priority") { p.priority = v }
+        if let lb = body["logit_bias"], !lb.isNull {
+            guard let o = lb.objectValue else { throw APIError.invalid("logit_bias must be an object of token id -> bias", param: "logit_bias") }
+            for (k, v) in o {
+                guard let t = Int32(k), let b = v.doubleValue else { throw APIError.invalid("logit_bias entry \(k) must map a token id to a number", param: "logit_bias") }
+                p.logitBias[t] = Float(b)
+            }
+        }
+        if let rf = body["response_format"], !rf.isNull {
+            let t = rf["type"]?.stringValue ?? ""
+            guard t == "text" || t == "json_object" else {
+                throw APIError.invalid("response_format type \(t.isEmpty ? "(missing)" : t) is not supported yet (text and json_object are)", param: "response_format")
+            }
+        }
+        var logprobs: Int? = nil
+        switch endpoint {
+        case .completions:
+            logprobs = try f.int("logprobs")
+        case .chat:
+            if try f.bool("logprobs") == true { logprobs = try f.int("top_logprobs") ?? 0 } else if f.has("top_logprobs") {
+                throw APIError.invalid("top_logprobs needs logprobs to be true", param: "top_logprobs")
+            }
+        }
+        if let l = logprobs {
+            guard l >= 0, l <= 20 else { throw APIError.invalid("\(endpoint == .chat ? "top_logprobs" : "logprobs") must be in [0, 20], got \(l)", param: endpoint == .chat ? "top_logprobs" : "logprobs") }
+            p.logprobs = l
+        }
+        let so = body["stream_options"]
+        var r = GenerationRequest(model: try f.string("model"), prompts: [], promptTexts: [], params: p,
+                                  stream: try f.bool("stream") ?? false,
+                                  includeUsage: so?["include_usage"]?.boolValue ?? false,
+                                  continuousUsage: so?["continuous_usage_stats"]?.boolValue ?? false,
+                                  echo: try f.bool("echo") ?? false, logprobs: logprobs, endpoint: endpoint)
+        if so != nil, !(so!.isNull), !r.stream { throw APIError.invalid("stream_options is only allowed when stream is true", param: "stream_options") }
+        switch endpoint {
+        case .completions:
+            guard let prompt = body["prompt"], !prompt.isNull else { throw APIError.invalid("prompt is required", param: "prompt") }
+            if let s = prompt.stringValue { r.prompts = [.text(s)]; r.promptTexts = [s] } else if let a = prompt.arrayValue {
+                guard !a.isEmpty else { throw APIError.invalid("prompt must not be empty", param: "prompt") }
+                if a.allSatisfy({ $0.stringValue != nil }) {
+                    r.prompts = a.map { .text($0.stringValue!) }; r.promptTexts = a.map(\.stringValue)
+                } else if a.allSatisfy({ $0.intValue != nil }) {
+                    r.prompts = [.tokens(a.map { Int32(truncatingIfNeeded: $0.intValue!) })]; r.promptTexts = [nil]
+                } else if a.allSatisfy({ $0.arrayValue?.allSatisfy { $0.intValue != nil } == true }) {
+                    r.prompts = a.map { .tokens($0.arrayValue!.map { Int32(truncatingIfNeeded: $0.intValue!) }) }
+                    r.promptTexts = a.map { _ in nil }
+                } else { throw APIError.invalid("prompt must be a string, a list of strings, or token ids", param: "prompt") }
+            } else { throw APIError.invalid("prompt must be a string, a list of strings, or token ids", param: "prompt") }
+        case .chat:
+            guard let messages = body["messages"], let list = messages.arrayValue else {
+                throw APIError.invalid("messages must be a list of messages", param: "messages")
+            }
+            guard !list.isEmpty else { throw APIError.invalid("messages must not be empty", param: "messages") }
+            for (i, m) in list.enumerated() {
+                guard m.objectValue != nil, m["role"]?.stringValue != nil else { throw APIError.invalid("messages[\(i)] needs a role", param: "messages") }
+            }
+            let kwargs = body["chat_template_kwargs"]?.objectValue ?? []
+            let cont = try f.bool("continue_final_message") ?? false
+            let addGen = try f.bool("add_generation_prompt") ?? !cont
+            if cont, addGen { throw APIError.invalid("continue_final_message and add_generation_prompt cannot both be true", param: "continue_final_message") }
+            let text = try render(messages, body["tools"], addGen, cont, kwargs)
+            r.prompts = [.text(text)]
+            r.promptTexts = [text]
+        }
+        return r
+    }
+}

@@ -1,0 +1,244 @@
+import FolioEngine
+import FolioModels
+import FolioOpenAI
+import FolioTemplates
+import FolioTokenizers
+import FolioWeights
+import Foundation
+import Hummingbird
+import Logging
+
+/// `folio serve` settings.
+public struct ServerConfig: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8000
+    public var servedModelName: String
+    public var apiKeys: [String] = []
+    public var maxNumQueuedRequests: Int? = nil
+    public init(servedModelName: String) { self.servedModelName = servedModelName }
+}
+
+/// The OpenAI-compatible HTTP server over an `AsyncEngine`.
+public final class OpenAIServer: Sendable {
+    let engine: AsyncEngine
+    let core: EngineCore
+    let config: ServerConfig
+    let chat: ChatTemplate?
+    let defaults: SamplingParams
+    let logger: Logger
+    let counter = Counter()
+    let metrics: ServerMetrics
+
+    final class Counter: @unchecked Sendable {
+        let lock = NSLock()
+        var n = 0
+        func next() -> Int { lock.lock(); defer { lock.unlock() }; n += 1; return n }
+    }
+
+    public init(core: EngineCore, config: ServerConfig, chatTemplate: ChatTemplate?, defaults: SamplingParams, logger: Logger) {
+        self.core = core
+        engine = AsyncEngine(core: core)
+        self.config = config
+        chat = chatTemplate
+        self.defaults = defaults
+        self.logger = logger
+        metrics = ServerMetrics(model: config.servedModelName)
+    }
+
+    /// Builds the application (bind to port 0 for tests; `onRunning` gets the bound port).
+    public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let router = Router()
+        router.get("/health") { _, _ in Response(status: .ok) }
+        router.get("/version") { _, _ in Self.json(.object([("version", .string(folioVersion))])) }
+        router.get("/metrics") { _, _ in
+            let s = await self.engine.stats
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: self.metrics.render(s))))
+        }
+        router.get("/v1/models") { req, _ in
+            try await self.handle(req) {
+            Self.json(.object([("object", .string("list")), ("data", .array([.object([
+                ("id", .string(self.config.servedModelName)), ("object", .string("model")), ("created", .int(Int(Date().timeIntervalSince1970))),
+                ("owned_by", .string("folio")), ("root", .string(self.config.servedModelName)), ("parent", .null),
+                ("max_model_len", .int(self.core.maxModelLen)),
+            ])]))]))
+            }
+        }
+        router.post("/v1/completions") { req, ctx in try await self.handleGeneration(req, ctx, .completions) }
+        router.post("/v1/chat/completions") { req, ctx in try await self.handleGeneration(req, ctx, .chat) }
+        router.post("/tokenize") { req, ctx in try await self.handle(req) { try await self.tokenize(req, ctx) } }
+        router.post("/detokenize") { req, ctx in try await self.handle(req) { try await self.detokenize(req, ctx) } }
+        return Application(router: router, configuration: .init(address: .hostname(config.host, port: config.port), serverName: "folio"),
+                           onServerRunning: { ch in await onRunning(ch.localAddress?.port ?? 0) }, logger: logger)
+    }
+
+    static func json(_ v: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: v.jsonString)))
+    }
+
+    static func error(_ e: APIError) -> Response {
+        var r = json(e.body, status: HTTPResponse.Status(code: e.status))
+        if e.status == 429 { r.headers[.retryAfter] = "1" }
+        return r
+    }
+
+    func authorize(_ req: Request) throws {
+        guard !config.apiKeys.isEmpty else { return }
+        let auth = req.headers[.authorization] ?? ""
+        guard auth.hasPrefix("Bearer "), config.apiKeys.contains(String(auth.dropFirst(7))) else {
+            throw APIError(status: 401, message: "Unauthorized: a valid API key is required")
+        }
+    }
+
+    func handle(_ req: Request, _ body: () async throws -> Response) async throws -> Response {
+        do {
+            try authorize(req)
+            return try await body()
+        } catch let e as APIError {
+            return Self.error(e)
+        } catch {
+            return Self.error(APIError.from(error))
+        }
+    }
+
+    func readJSON(_ req: Request) async throws -> JSONValue {
+        var r = req
+        let buf = try await r.collectBody(upTo: 32 << 20)
+        do { return try JSONValue.parse(Data(buf.readableBytesView)) } catch {
+            throw APIError.invalid("the request body is not valid JSON")
+        }
+    }
+
+    func checkModel(_ name: String?) throws {
+        if let name, name != config.servedModelName {
+            throw APIError(status: 404, message: "The model `\(name)` does not exist.", type: "NotFoundError", param: "model")
+        }
+    }
+
+    func render(_ messages: JSONValue, _ tools: JSONValue?, _ addGen: Bool, _ cont: Bool, _ kwargs: [(String, JSONValue)]) throws -> String {
+        guard let chat else { throw APIError.invalid("this model has no chat template; use /v1/completions or pass one with --chat-template") }
+        do {
+            var text = try chat.render(messages: messages, tools: tools, addGenerationPrompt: addGen, extra: kwargs)
+            if cont, let last = messages.arrayValue?.last?["content"]?.stringValue, let r = text.range(of: last, options: .backwards) {
+                text = String(text[..<r.upperBound])  // continue_final_message: the prompt ends with the last message's text
+            }
+            return text
+        } catch let e as TemplateError {
+            throw APIError.invalid(e.description)
+        }
+    }
+
+    func handleGeneration(_ req: Request, _ ctx: some RequestContext, _ endpoint: Endpoint) async throws -> Response {
+        try await handle(req) {
+            let body = try await readJSON(req)
+            let unknown = GenerationRequest.unknownFields(body)
+            if !unknown.isEmpty { logger.info("ignoring unknown request fields: \(unknown.joined(separator: ", "))") }
+            var g = try GenerationRequest.parse(body, endpoint: endpoint, defaults: defaults, render: render)
+            try checkModel(g.model)
+            if endpoint == .chat {
+                // The template already holds BOS and special tokens.
+                g.prompts = g.prompts.map { p in if case .text(let t) = p { return .tokens(core.tokenizer.encode(t, addSpecialTokens: false)) }; return p }
+            }
+            if let limit = config.maxNumQueuedRequests, await engine.stats.numWaiting >= limit {
+                throw APIError(status: 429, message: "too many queued requests (\(limit)); retry later")
+            }
+            let builder = ResponseBuilder(endpoint: endpoint, model: config.servedModelName, logprobs: g.logprobs)
+            let base = "\(builder.id)-\(counter.next())"
+            var streams: [AsyncThrowingStream<RequestOutput, any Error>] = []
+            for (i, p) in g.prompts.enumerated() {
+                do { streams.append(try await engine.generate(id: "\(base)-\(i)", prompt: p, params: g.params)) } catch {
+                    for j in 0..<i { await engine.abort(id: "\(base)-\(j)") }
+                    throw APIError.from(error)
+                }
+            }
+            metrics.started(g.prompts.count)
+            if !g.stream {
+                var finals = [RequestOutput?](repeating: nil, count: streams.count)
+                for (i, s) in streams.enumerated() { for try await o in s { finals[i] = o } }
+                let outs = finals.compactMap { $0 }
+                for o in outs { metrics.finished(o) }
+                return Self.json(builder.response(outs, echoTexts: g.echo ? g.promptTexts : g.promptTexts.map { _ in nil }))
+            }
+            return streamResponse(g, builder, streams, base: base)
+        }
+    }
+
+    func streamResponse(_ g: GenerationRequest, _ b: ResponseBuilder, _ streams: [AsyncThrowingStream<RequestOutput, any Error>], base: String) -> Response {
+        let engine = self.engine, metrics = self.metrics
+        let n = g.params.n
+        let body = ResponseBody { writer in
+            var promptTokens = 0, completion = 0
+            var sentRole = Set<Int>()
+            var offsets: [Int: Int] = [:]
+            var lpSent: [Int: Int] = [:]
+            func send(_ s: String) async throws { try await writer.write(ByteBuffer(string: s)) }
+            do {
+                for (pi, stream) in streams.enumerated() {
+                    var echoed = false
+                    for try await o in stream {
+                        if !echoed { promptTokens += o.promptTokenIds.count; echoed = true }
+                        for c in o.outputs {
+                            let idx = pi * n + c.index
+                            if b.endpoint == .chat, !sentRole.contains(idx) {
+                                sentRole.insert(idx)
+                                try await send(ResponseBuilder.sse(b.chunk(index: idx, delta: "", role: true)))
+                            }
+                            var delta = c.deltaText
+                            if b.endpoint == .completions, g.echo, offsets[idx] == nil, let t = g.promptTexts[pi] { delta = t + delta }
+                            let lps = c.logprobs.map { Array($0.dropFirst(lpSent[idx] ?? 0)) }
+                            lpSent[idx] = c.logprobs?.count ?? 0
+                            let finished = c.finishReason != nil
+                            if delta.isEmpty && !finished && (lps?.isEmpty ?? true) { continue }
+                            let usage: JSONValue? = g.continuousUsage ? ResponseBuilder.usage(prompt: o.promptTokenIds.count, completion: c.tokenIds.count) : nil
+                            try await send(ResponseBuilder.sse(b.chunk(index: idx, delta: delta, logprobs: lps, textOffset: offsets[idx] ?? 0,
+                                                                       finish: finished ? c : nil, usage: usage)))
+                            offsets[idx, default: 0] += delta.count
+                            if finished { completion += c.tokenIds.count }
+                        }
+                        if o.finished { metrics.finished(o) }
+                    }
+                }
+                if g.includeUsage { try await send(ResponseBuilder.sse(b.usageChunk(prompt: promptTokens, completion: completion))) }
+                try await send(ResponseBuilder.done)
+            } catch {
+                // A client that went away: abort what is left (its blocks are freed at the next step).
+                for i in 0..<streams.count { await engine.abort(id: "\(base)-\(i)") }
+                let e = APIError.from(error)
+                try? await send(ResponseBuilder.sse(e.body))
+                try? await send(ResponseBuilder.done)
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    func tokenize(_ req: Request, _ ctx: some RequestContext) async throws -> Response {
+        let body = try await readJSON(req)
+        try checkModel(body["model"]?.stringValue)
+        let f = body["add_special_tokens"]?.boolValue
+        var ids: [Int32]
+        if let msgs = body["messages"], !msgs.isNull {
+            let text = try render(msgs, body["tools"], body["add_generation_prompt"]?.boolValue ?? true, false, [])
+            ids = core.tokenizer.encode(text, addSpecialTokens: f ?? false)
+        } else if let p = body["prompt"]?.stringValue {
+            ids = core.tokenizer.encode(p, addSpecialTokens: f ?? true)
+        } else { throw APIError.invalid("prompt (a string) or messages is required", param: "prompt") }
+        let strs: JSONValue = body["return_token_strs"]?.boolValue == true ? .array(ids.map { .string(core.tokenizer.token($0) ?? "") }) : .null
+        return Self.json(.object([("count", .int(ids.count)), ("max_model_len", .int(core.maxModelLen)),
+                                  ("tokens", .array(ids.map { .int(Int($0)) })), ("token_strs", strs)]))
+    }
+
+    func detokenize(_ req: Request, _ ctx: some RequestContext) async throws -> Response {
+        let body = try await readJSON(req)
+        try checkModel(body["model"]?.stringValue)
+        guard let arr = body["tokens"]?.arrayValue, let ids = Optional(arr.compactMap { $0.intValue }), ids.count == arr.count else {
+            throw APIError.invalid("tokens must be a list of token ids", param: "tokens")
+        }
+        for t in ids where t < 0 || t >= core.model.config.vocabSize {
+            throw APIError.invalid("token id \(t) is outside the vocabulary (\(core.model.config.vocabSize))", param: "tokens")
+        }
+        return Self.json(.object([("prompt", .string(core.tokenizer.decode(ids.map { Int32($0) })))]))
+    }
+}
+
+public let folioVersion = "0.1.0"

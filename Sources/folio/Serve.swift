@@ -1,0 +1,63 @@
+import ArgumentParser
+import FolioEngine
+import FolioModels
+import FolioServer
+import FolioTemplates
+import FolioTokenizers
+import FolioWeights
+import Foundation
+import Hummingbird
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "OpenAI-compatible HTTP server (vLLM's API).")
+    @Option(help: "GGUF file or Hugging Face model folder (default: the model scripts/fetch-models.sh fetches).")
+    var model: String = "models/smollm2-135m-instruct-q4_1.gguf"
+    @Option(help: "Model name clients use (default: the path).") var servedModelName: String?
+    @Option var host: String = "127.0.0.1"
+    @Option var port: Int = 8000
+    @Option(help: "API key (repeatable; FOLIO_API_KEY works too, comma-separated).") var apiKey: [String] = []
+    @Option(help: "Chat template file replacing the model's.") var chatTemplate: String?
+    @Option(help: "Requests allowed to wait before 429.") var maxNumQueuedRequests: Int?
+    @Option(help: "Default sampling from the model's generation_config.json ('auto') or none ('vllm').") var generationConfig: String = "auto"
+    @OptionGroup var engine: EngineOptions
+
+    func run() async throws {
+        try await Folio.runAsync {
+            var logger = Logger(label: "folio")
+            logger.logLevel = .info
+            guard FileManager.default.fileExists(atPath: model) else {
+                throw FolioError.io(path: model, message: "no such model (run scripts/fetch-models.sh, or pass --model)")
+            }
+            let t0 = Date()
+            let lm = try CausalLM.load(path: model)
+            let tok = try Tokenizer.load(modelPath: model)
+            let gen = generationConfig == "auto" ? try GenerationConfig.load(modelPath: model) : nil
+            let core = try EngineCore(model: lm, tokenizer: tok, config: try engine.config(), extraEOS: gen?.eosTokenIds ?? [])
+            var chat = try ChatTemplate.load(modelPath: model)
+            if let f = chatTemplate {
+                guard let d = FileManager.default.contents(atPath: f) else { throw FolioError.io(path: f, message: "cannot read") }
+                chat = try ChatTemplate(source: String(decoding: d, as: UTF8.self), bosToken: chat?.bosToken ?? "", eosToken: chat?.eosToken ?? "")
+            }
+            var defaults = SamplingParams()
+            if let g = gen {
+                if let t = g.temperature { defaults.temperature = t }
+                if let p = g.topP { defaults.topP = p }
+                if let k = g.topK { defaults.topK = k }
+                if let m = g.minP { defaults.minP = m }
+                if let r = g.repetitionPenalty { defaults.repetitionPenalty = r }
+            }
+            var cfg = ServerConfig(servedModelName: servedModelName ?? model)
+            cfg.host = host
+            cfg.port = port
+            cfg.apiKeys = apiKey + (ProcessInfo.processInfo.environment["FOLIO_API_KEY"]?.split(separator: ",").map(String.init) ?? [])
+            cfg.maxNumQueuedRequests = maxNumQueuedRequests
+            let server = OpenAIServer(core: core, config: cfg, chatTemplate: chat, defaults: defaults, logger: logger)
+            logger.info("model \(model) (\(lm.config.architecture), \(lm.parameterCount) parameters) loaded in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s")
+            logger.info("KV cache \(core.kvCacheBytes >> 20) MiB: \(core.kvCapacityTokens) tokens, max model len \(core.maxModelLen)")
+            let log = logger, name = cfg.servedModelName, host = cfg.host
+            let app = server.application { port in log.info("serving \(name) on http://\(host):\(port)/v1") }
+            try await app.runService()
+        }
+    }
+}

@@ -1,0 +1,162 @@
+"""End-to-end tests of `folio serve` with the official `openai` client (run by scripts/test.sh).
+Starts the server on a free loopback port with SmolLM2 and drives it as vLLM users would."""
+import json, os, socket, subprocess, sys, time, threading, urllib.request
+import pytest
+import openai
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FOLIO = os.environ.get("FOLIO_BIN", os.path.join(ROOT, ".build", "release", "folio"))
+MODEL = os.environ.get("FOLIO_MODEL", os.path.join(ROOT, "models", "smollm2-135m-instruct-q4_1.gguf"))
+KEY = "test-key"
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    proc = subprocess.Popen([FOLIO, "serve", "--model", MODEL, "--served-model-name", "smol", "--port", str(port),
+                             "--api-key", KEY, "--num-kv-blocks", "512"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(base + "/health", timeout=1); break
+        except Exception:
+            time.sleep(0.1)
+    else:
+        proc.kill(); raise RuntimeError(proc.stdout.read().decode())
+    yield base
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0  # graceful shutdown on SIGTERM exits 0
+
+
+@pytest.fixture()
+def client(server):
+    return openai.OpenAI(base_url=server + "/v1", api_key=KEY)
+
+
+def raw(server, path, body=None, key=KEY, method=None):
+    req = urllib.request.Request(server + path, data=None if body is None else json.dumps(body).encode(), method=method,
+                                 headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, r.read().decode(), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), dict(e.headers)
+
+
+def test_models(client):
+    ids = [m.id for m in client.models.list().data]
+    assert ids == ["smol"]
+
+
+def test_completion_greedy_matches_transformers(client):
+    r = client.completions.create(model="smol", prompt="The capital of France is", max_tokens=8, temperature=0)
+    assert r.choices[0].text == " Paris.\n\nThe answer is:"  # transformers' greedy continuation (smollm2-golden.json)
+    assert r.choices[0].finish_reason == "length"
+    assert r.usage.prompt_tokens == 5 and r.usage.completion_tokens == 8 and r.usage.total_tokens == 13
+
+
+def test_chat_nonstream_and_stream_agree(client):
+    msgs = [{"role": "user", "content": "What is the capital of France?"}]
+    a = client.chat.completions.create(model="smol", messages=msgs, max_tokens=16, temperature=0)
+    assert a.choices[0].message.role == "assistant" and "Paris" in a.choices[0].message.content
+    chunks = list(client.chat.completions.create(model="smol", messages=msgs, max_tokens=16, temperature=0, stream=True,
+                                                 stream_options={"include_usage": True}))
+    assert chunks[0].choices[0].delta.role == "assistant" and chunks[0].choices[0].delta.content == ""
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == a.choices[0].message.content
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == a.choices[0].finish_reason
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == a.usage.completion_tokens
+
+
+def test_sse_framing_bytes(server):
+    status, body, headers = raw(server, "/v1/completions", {"model": "smol", "prompt": "Hi", "max_tokens": 3, "temperature": 0,
+                                                           "stream": True, "stream_options": {"include_usage": True}})
+    assert status == 200 and headers["Content-Type"].startswith("text/event-stream")
+    events = body.split("\n\n")
+    assert events[-1] == "" and events[-2] == "data: [DONE]"
+    for e in events[:-2]:
+        assert e.startswith("data: ") and "\n" not in e
+        json.loads(e[6:])
+    last = json.loads(events[-3][6:])
+    assert last["choices"] == [] and last["usage"]["completion_tokens"] == 3
+
+
+def test_n_logprobs_seed_stop(client):
+    r = client.completions.create(model="smol", prompt="Once upon a time", max_tokens=8, temperature=1.0, n=3, seed=7, logprobs=2)
+    assert len(r.choices) == 3 and sorted(c.index for c in r.choices) == [0, 1, 2]
+    for c in r.choices:
+        assert len(c.logprobs.tokens) == len(c.logprobs.token_logprobs) == 8
+        assert all(len(t) <= 3 for t in c.logprobs.top_logprobs)
+    r2 = client.completions.create(model="smol", prompt="Once upon a time", max_tokens=8, temperature=1.0, n=3, seed=7, logprobs=2)
+    assert [c.text for c in r.choices] == [c.text for c in r2.choices]
+    s = client.completions.create(model="smol", prompt="The capital of France is", max_tokens=20, temperature=0, stop=["s."])
+    assert s.choices[0].text == " Pari" and s.choices[0].finish_reason == "stop"
+    c = client.chat.completions.create(model="smol", messages=[{"role": "user", "content": "Hi"}], max_tokens=4, temperature=0,
+                                       logprobs=True, top_logprobs=2)
+    assert len(c.choices[0].logprobs.content) >= 1 and len(c.choices[0].logprobs.content[0].top_logprobs) == 2
+
+
+def test_errors(server, client):
+    assert raw(server, "/v1/models", key=None)[0] == 401
+    assert raw(server, "/v1/models", key="wrong")[0] == 401
+    assert raw(server, "/health", key=None)[0] == 200
+    assert raw(server, "/metrics", key=None)[0] == 200
+    with pytest.raises(openai.NotFoundError):
+        client.completions.create(model="nope", prompt="x", max_tokens=2)
+    for bad in [{"temperature": -1}, {"top_p": 2}, {"max_tokens": 0}, {"n": 0}, {"logprobs": 99}, {"max_tokens": "x"}]:
+        status, body, _ = raw(server, "/v1/completions", {"model": "smol", "prompt": "x", **bad})
+        assert status == 400, (bad, body)
+        assert set(json.loads(body)["error"]) >= {"message", "type", "param", "code"}
+    status, body, _ = raw(server, "/v1/completions", {"model": "smol", "prompt": "word " * 9000, "max_tokens": 4})
+    assert status == 400 and "maximum context length" in json.loads(body)["error"]["message"]
+    status, body, _ = raw(server, "/v1/chat/completions", {"model": "smol", "messages": [{"role": "user", "content": "x"}],
+                                                           "response_format": {"type": "json_schema", "json_schema": {}}})
+    assert status == 400
+    status, _, _ = raw(server, "/v1/completions", None, method="POST")
+    assert status == 400
+    # Still serving after all that.
+    assert client.completions.create(model="smol", prompt="Hi", max_tokens=2, temperature=0).choices[0].text
+
+
+def test_tokenize_detokenize(server):
+    s, b, _ = raw(server, "/tokenize", {"model": "smol", "prompt": "Hello world"})
+    ids = json.loads(b)["tokens"]
+    assert s == 200 and ids == [19556, 905]
+    s, b, _ = raw(server, "/detokenize", {"model": "smol", "tokens": ids})
+    assert json.loads(b)["prompt"] == "Hello world"
+
+
+def test_concurrent_streams_equal_alone(client, server):
+    prompts = ["The capital of France is", "def fibonacci(n):", "Once upon a time", "1, 2, 3,"]
+    alone = [client.completions.create(model="smol", prompt=p, max_tokens=10, temperature=0).choices[0].text for p in prompts]
+    out = [None] * len(prompts)
+
+    def run(i):
+        out[i] = "".join(c.choices[0].text for c in client.completions.create(model="smol", prompt=prompts[i], max_tokens=10,
+                                                                              temperature=0, stream=True) if c.choices)
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(len(prompts))]
+    [t.start() for t in ts]; [t.join() for t in ts]
+    assert out == alone
+
+
+def test_disconnect_aborts(server):
+    import http.client
+    port = int(server.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", "/v1/completions", json.dumps({"model": "smol", "prompt": "Tell me a story", "max_tokens": 400,
+                                                        "stream": True, "ignore_eos": True}),
+                 {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"})
+    resp = conn.getresponse()
+    resp.read(200)
+    conn.sock.close(); conn.close()
+    for _ in range(100):
+        m = raw(server, "/metrics", key=None)[1]
+        running = [l for l in m.splitlines() if l.startswith("folio:num_requests_running")]
+        if running and float(running[0].split()[-1]) == 0:
+            break
+        time.sleep(0.1)
+    assert float(running[0].split()[-1]) == 0
