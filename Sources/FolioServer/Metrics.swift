@@ -6,7 +6,7 @@ final class ServerMetrics: @unchecked Sendable {
     let model: String
     let lock = NSLock()
     var success: [String: Int] = [:]
-    var ttft: [Double] = [], e2e: [Double] = [], queue: [Double] = []
+    var ttft: [Double] = [], e2e: [Double] = [], queue: [Double] = [], itl: [Double] = []
 
     init(model: String) { self.model = model }
 
@@ -18,6 +18,10 @@ final class ServerMetrics: @unchecked Sendable {
         if let t = o.metrics.timeToFirstToken { ttft.append(t) }
         if let f = o.metrics.finished { e2e.append(f.timeIntervalSince(o.metrics.arrival)) }
         if let q = o.metrics.queueTime { queue.append(q) }
+        // Mean time between output tokens after the first, per sample.
+        if let first = o.metrics.firstToken, let f = o.metrics.finished {
+            for c in o.outputs where c.tokenIds.count > 1 { itl.append(f.timeIntervalSince(first) / Double(c.tokenIds.count - 1)) }
+        }
     }
 
     func render(_ s: EngineStats) -> String {
@@ -44,6 +48,7 @@ final class ServerMetrics: @unchecked Sendable {
             out += "folio:\(name)_bucket{\(l),le=\"+Inf\"} \(xs.count)\nfolio:\(name)_sum{\(l)} \(xs.reduce(0, +))\nfolio:\(name)_count{\(l)} \(xs.count)\n"
         }
         histogram("time_to_first_token_seconds", ttft, "Time to first token.")
+        histogram("inter_token_latency_seconds", itl, "Time between output tokens.")
         histogram("e2e_request_latency_seconds", e2e, "End-to-end request latency.")
         histogram("request_queue_time_seconds", queue, "Time in the waiting queue.")
         return out
