@@ -6,6 +6,7 @@ import Foundation
 
 /// Counters the engine keeps (Prometheus metrics and `folio generate`'s stats come from these).
 public struct EngineStats: Sendable {
+    public init() {}
     public var numPreemptions = 0
     public var prefixCacheQueries = 0
     public var prefixCacheQueriedTokens = 0

@@ -90,12 +90,17 @@ struct WeightLoader {
         return ModelWeights(embedding: embedding, layers: layers, finalNorm: finalNorm, lmHead: lmHead, ropeFreqFactors: freq)
     }
 
+    /// Views of a fused [q; k; v] projection (Phi-3).
+    func splitQKV(_ t: WeightTensor) -> (WeightTensor, WeightTensor, WeightTensor) {
+        let c = config
+        return (t.rowSlice(0, c.qDim), t.rowSlice(c.qDim, c.kvDim), t.rowSlice(c.qDim + c.kvDim, c.kvDim))
+    }
+
     func hfLayer(_ i: Int) throws -> LayerWeights {
         let c = config, h = c.hiddenSize, p = "model.layers.\(i)."
         let q, k, v: WeightTensor
         if c.family == .phi3 {
-            let qkv = try matrix(p + "self_attn.qkv_proj.weight", c.qDim + 2 * c.kvDim, h)
-            q = qkv.rowSlice(0, c.qDim); k = qkv.rowSlice(c.qDim, c.kvDim); v = qkv.rowSlice(c.qDim + c.kvDim, c.kvDim)
+            (q, k, v) = splitQKV(try matrix(p + "self_attn.qkv_proj.weight", c.qDim + 2 * c.kvDim, h))
         } else {
             q = try matrix(p + "self_attn.q_proj.weight", c.qDim, h)
             k = try matrix(p + "self_attn.k_proj.weight", c.kvDim, h)
@@ -143,8 +148,7 @@ struct WeightLoader {
         let c = config, h = c.hiddenSize, p = "blk.\(i)."
         let q, k, v: WeightTensor
         if let qkv = source.tensor(named: p + "attn_qkv.weight") {
-            let t = try check(qkv, c.qDim + 2 * c.kvDim, h)
-            q = t.rowSlice(0, c.qDim); k = t.rowSlice(c.qDim, c.kvDim); v = t.rowSlice(c.qDim + c.kvDim, c.kvDim)
+            (q, k, v) = splitQKV(try check(qkv, c.qDim + 2 * c.kvDim, h))
         } else {
             q = try matrix(p + "attn_q.weight", c.qDim, h)
             k = try matrix(p + "attn_k.weight", c.kvDim, h)

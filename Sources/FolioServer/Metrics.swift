@@ -1,56 +1,59 @@
 import FolioEngine
 import Foundation
+import Metrics
 
-/// Prometheus exposition of the engine's counters, named as vLLM names them with the prefix `folio:`.
+/// The server's metrics through the swift-metrics API, named as vLLM names them with the prefix `folio:` and a
+/// `model_name` label. `folio serve` bootstraps a Prometheus backend (swift-prometheus) and serves its text at
+/// /metrics; without a bootstrap these are no-ops.
 final class ServerMetrics: @unchecked Sendable {
-    let model: String
+    let dims: [(String, String)]
     let lock = NSLock()
-    var success: [String: Int] = [:]
-    var ttft: [Double] = [], e2e: [Double] = [], queue: [Double] = [], itl: [Double] = []
+    let running, waiting, kvUsage: Gauge
+    let prefixQueries, prefixHits, promptTokens, generationTokens, preemptions: Counter
+    let ttft, itl, e2e, queue: Recorder
+    var last = EngineStats()
 
-    init(model: String) { self.model = model }
-
-    func started(_ n: Int) {}
+    init(model: String) {
+        dims = [("model_name", model)]
+        running = Gauge(label: "folio:num_requests_running", dimensions: dims)
+        waiting = Gauge(label: "folio:num_requests_waiting", dimensions: dims)
+        kvUsage = Gauge(label: "folio:kv_cache_usage_perc", dimensions: dims)
+        prefixQueries = Counter(label: "folio:prefix_cache_queries_total", dimensions: dims)
+        prefixHits = Counter(label: "folio:prefix_cache_hits_total", dimensions: dims)
+        promptTokens = Counter(label: "folio:prompt_tokens_total", dimensions: dims)
+        generationTokens = Counter(label: "folio:generation_tokens_total", dimensions: dims)
+        preemptions = Counter(label: "folio:num_preemptions_total", dimensions: dims)
+        ttft = Recorder(label: "folio:time_to_first_token_seconds", dimensions: dims, aggregate: true)
+        itl = Recorder(label: "folio:inter_token_latency_seconds", dimensions: dims, aggregate: true)
+        e2e = Recorder(label: "folio:e2e_request_latency_seconds", dimensions: dims, aggregate: true)
+        queue = Recorder(label: "folio:request_queue_time_seconds", dimensions: dims, aggregate: true)
+        for r in ["stop", "length", "abort"] { Counter(label: "folio:request_success_total", dimensions: dims + [("finished_reason", r)]).increment(by: 0) }
+    }
 
     func finished(_ o: RequestOutput) {
-        lock.lock(); defer { lock.unlock() }
-        for c in o.outputs { success[c.finishReason?.rawValue ?? "stop", default: 0] += 1 }
-        if let t = o.metrics.timeToFirstToken { ttft.append(t) }
-        if let f = o.metrics.finished { e2e.append(f.timeIntervalSince(o.metrics.arrival)) }
-        if let q = o.metrics.queueTime { queue.append(q) }
+        for c in o.outputs {
+            Counter(label: "folio:request_success_total", dimensions: dims + [("finished_reason", c.finishReason?.rawValue ?? "stop")]).increment()
+        }
+        if let t = o.metrics.timeToFirstToken { ttft.record(t) }
+        if let f = o.metrics.finished { e2e.record(f.timeIntervalSince(o.metrics.arrival)) }
+        if let q = o.metrics.queueTime { queue.record(q) }
         // Mean time between output tokens after the first, per sample.
         if let first = o.metrics.firstToken, let f = o.metrics.finished {
-            for c in o.outputs where c.tokenIds.count > 1 { itl.append(f.timeIntervalSince(first) / Double(c.tokenIds.count - 1)) }
+            for c in o.outputs where c.tokenIds.count > 1 { itl.record(f.timeIntervalSince(first) / Double(c.tokenIds.count - 1)) }
         }
     }
 
-    func render(_ s: EngineStats) -> String {
+    /// Brings the engine's gauges and counters up to date (called before each scrape).
+    func update(_ s: EngineStats) {
         lock.lock(); defer { lock.unlock() }
-        let l = "model_name=\"\(model)\""
-        var out = ""
-        func gauge(_ name: String, _ v: Double, _ help: String, type: String = "gauge") {
-            out += "# HELP folio:\(name) \(help)\n# TYPE folio:\(name) \(type)\nfolio:\(name){\(l)} \(v)\n"
-        }
-        gauge("num_requests_running", Double(s.numRunning), "Sequences running.")
-        gauge("num_requests_waiting", Double(s.numWaiting), "Sequences waiting.")
-        gauge("kv_cache_usage_perc", s.kvCacheUsage, "Fraction of KV blocks in use.")
-        gauge("prefix_cache_queries_total", Double(s.prefixCacheQueriedTokens), "Prompt tokens looked up in the prefix cache.", type: "counter")
-        gauge("prefix_cache_hits_total", Double(s.prefixCacheHitTokens), "Prompt tokens found in the prefix cache.", type: "counter")
-        gauge("prompt_tokens_total", Double(s.promptTokens), "Prompt tokens.", type: "counter")
-        gauge("generation_tokens_total", Double(s.generationTokens), "Generated tokens.", type: "counter")
-        gauge("num_preemptions_total", Double(s.numPreemptions), "Preemptions.", type: "counter")
-        out += "# HELP folio:request_success_total Finished requests by finish reason.\n# TYPE folio:request_success_total counter\n"
-        for r in ["stop", "length", "abort"] { out += "folio:request_success_total{\(l),finished_reason=\"\(r)\"} \(success[r] ?? 0)\n" }
-        func histogram(_ name: String, _ xs: [Double], _ help: String) {
-            let buckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80]
-            out += "# HELP folio:\(name) \(help)\n# TYPE folio:\(name) histogram\n"
-            for b in buckets { out += "folio:\(name)_bucket{\(l),le=\"\(b)\"} \(xs.filter { $0 <= b }.count)\n" }
-            out += "folio:\(name)_bucket{\(l),le=\"+Inf\"} \(xs.count)\nfolio:\(name)_sum{\(l)} \(xs.reduce(0, +))\nfolio:\(name)_count{\(l)} \(xs.count)\n"
-        }
-        histogram("time_to_first_token_seconds", ttft, "Time to first token.")
-        histogram("inter_token_latency_seconds", itl, "Time between output tokens.")
-        histogram("e2e_request_latency_seconds", e2e, "End-to-end request latency.")
-        histogram("request_queue_time_seconds", queue, "Time in the waiting queue.")
-        return out
+        running.record(s.numRunning)
+        waiting.record(s.numWaiting)
+        kvUsage.record(s.kvCacheUsage)
+        prefixQueries.increment(by: max(0, s.prefixCacheQueriedTokens - last.prefixCacheQueriedTokens))
+        prefixHits.increment(by: max(0, s.prefixCacheHitTokens - last.prefixCacheHitTokens))
+        promptTokens.increment(by: max(0, s.promptTokens - last.promptTokens))
+        generationTokens.increment(by: max(0, s.generationTokens - last.generationTokens))
+        preemptions.increment(by: max(0, s.numPreemptions - last.numPreemptions))
+        last = s
     }
 }

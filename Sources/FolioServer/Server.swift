@@ -15,6 +15,8 @@ public struct ServerConfig: Sendable {
     public var servedModelName: String
     public var apiKeys: [String] = []
     public var maxNumQueuedRequests: Int? = nil
+    /// Renders the metrics text for /metrics (the Prometheus registry `folio serve` bootstrapped).
+    public var renderMetrics: @Sendable () -> String = { "" }
     public init(servedModelName: String) { self.servedModelName = servedModelName }
 }
 
@@ -51,9 +53,9 @@ public final class OpenAIServer: Sendable {
         router.get("/health") { _, _ in Response(status: .ok) }
         router.get("/version") { _, _ in Self.json(.object([("version", .string(folioVersion))])) }
         router.get("/metrics") { _, _ in
-            let s = await self.engine.stats
+            self.metrics.update(await self.engine.stats)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                            body: ResponseBody(byteBuffer: ByteBuffer(string: self.metrics.render(s))))
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: self.config.renderMetrics())))
         }
         router.get("/v1/models") { req, _ in
             try await self.handle(req) {
@@ -151,7 +153,6 @@ public final class OpenAIServer: Sendable {
                     throw APIError.from(error)
                 }
             }
-            metrics.started(g.prompts.count)
             if !g.stream {
                 var finals = [RequestOutput?](repeating: nil, count: streams.count)
                 for (i, s) in streams.enumerated() { for try await o in s { finals[i] = o } }

@@ -1,3 +1,4 @@
+import FolioWeights
 import Foundation
 
 extension Interpreter {
@@ -316,21 +317,9 @@ extension Interpreter {
     }
 
     static func jsonQuote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
+        var out = ""
+        JSONValue.quote(s, into: &out)  // the same escapes as Python's json.dumps(ensure_ascii=False)
+        return out
     }
 }
 

@@ -8,6 +8,8 @@ import FolioWeights
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
+import Prometheus
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "OpenAI-compatible HTTP server (vLLM's API).")
@@ -52,6 +54,12 @@ struct Serve: AsyncParsableCommand {
             cfg.port = port
             cfg.apiKeys = apiKey + (ProcessInfo.processInfo.environment["FOLIO_API_KEY"]?.split(separator: ",").map(String.init) ?? [])
             cfg.maxNumQueuedRequests = maxNumQueuedRequests
+            // Only `folio serve` bootstraps a metrics backend: Prometheus, rendered at /metrics.
+            let registry = PrometheusCollectorRegistry()
+            var factory = PrometheusMetricsFactory(registry: registry)
+            factory.defaultValueHistogramBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160]
+            MetricsSystem.bootstrap(factory)
+            cfg.renderMetrics = { registry.emitToString() }
             let server = OpenAIServer(core: core, config: cfg, chatTemplate: chat, defaults: defaults, logger: logger)
             logger.info("model \(model) (\(lm.config.architecture), \(lm.parameterCount) parameters) loaded in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s")
             logger.info("KV cache \(core.kvCacheBytes >> 20) MiB: \(core.kvCapacityTokens) tokens, max model len \(core.maxModelLen)")

@@ -2,6 +2,7 @@ import FolioEngine
 import FolioModels
 import FolioTokenizers
 import FolioWeights
+import FolioTestSupport
 import Foundation
 import Testing
 

@@ -2,20 +2,14 @@ import FolioEngine
 import FolioModels
 import FolioTokenizers
 import FolioWeights
+import FolioTestSupport
 import Foundation
 import Testing
 
 /// SmolLM2-135M-Instruct through the whole engine (fetched by scripts/fetch-models.sh).
 @Suite("Engine on SmolLM2", .serialized)
 struct RealModelEngineTests {
-    static var path: String {
-        get throws {
-            let root = URL(fileURLWithPath: Fixtures.root).deletingLastPathComponent().deletingLastPathComponent().path
-            let p = (ProcessInfo.processInfo.environment["FOLIO_MODELS"] ?? root + "/models") + "/smollm2-135m-instruct-q4_1.gguf"
-            guard FileManager.default.fileExists(atPath: p) else { throw FolioError.missing(path: p, what: "model: run scripts/fetch-models.sh") }
-            return p
-        }
-    }
+    static var path: String { get throws { try RealModels.smol } }
 
     @Test("stop strings across token boundaries, include_stop_str_in_output, and the golden greedy text")
     func stopStrings() async throws {

@@ -1,5 +1,6 @@
 import FolioModels
 import FolioWeights
+import FolioTestSupport
 import Foundation
 import Testing
 

@@ -1,23 +1,9 @@
 import FolioModels
 import FolioTokenizers
 import FolioWeights
+import FolioTestSupport
 import Foundation
 import Testing
-
-/// Real models fetched by scripts/fetch-models.sh (into $FOLIO_MODELS or ./models).
-enum RealModels {
-    static let dir: String = ProcessInfo.processInfo.environment["FOLIO_MODELS"]
-        ?? URL(fileURLWithPath: Fixtures.root).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("models").path
-    static func path(_ name: String) throws -> String {
-        let p = dir + "/" + name
-        guard FileManager.default.fileExists(atPath: p) else {
-            throw FolioError.missing(path: p, what: "model file: run scripts/fetch-models.sh --all")
-        }
-        return p
-    }
-    static var smol: String { get throws { try path("smollm2-135m-instruct-q4_1.gguf") } }
-    static var gemma: String { get throws { try path("gemma-3-270m-q4_k_m.gguf") } }
-}
 
 /// SmolLM2-135M-Instruct (Q4_1 GGUF) against transformers' logits on the same file dequantized to float32
 /// (Tests/Fixtures/models/smollm2-golden.json, made by golden_gguf.py).

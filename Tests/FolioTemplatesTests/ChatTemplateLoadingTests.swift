@@ -1,5 +1,6 @@
 import FolioTemplates
 import FolioWeights
+import FolioTestSupport
 import Foundation
 import Testing
 
@@ -7,18 +8,17 @@ import Testing
 struct ChatTemplateLoadingTests {
     static let expected: JSONValue = ChatTemplateFixtureTests.fixture
 
-    func userOnly(_ name: String) throws -> (JSONValue, String) {
+    func conversation(_ name: String) throws -> (JSONValue, String) {
         let c = try #require(Self.expected[name]?["cases"]?.arrayValue?.first { $0["case"]?.stringValue == "system_multi_turn" })
         return (c["context"]!, c["output"]!.stringValue!)
     }
 
     @Test("from GGUF metadata (SmolLM2), rendering messages like jinja2")
     func fromGGUF() throws {
-        let models = URL(fileURLWithPath: Fixtures.root).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("models").path
-        let path = ProcessInfo.processInfo.environment["FOLIO_MODELS"].map { $0 + "/smollm2-135m-instruct-q4_1.gguf" } ?? models + "/smollm2-135m-instruct-q4_1.gguf"
+        let path = try RealModels.smol
         let chat = try #require(try ChatTemplate.load(modelPath: path))
         #expect(chat.source == Self.expected["SmolLM2-135M-Instruct.from-gguf"]?["template"]?.stringValue)
-        let (ctx, out) = try userOnly("SmolLM2-135M-Instruct.from-gguf")
+        let (ctx, out) = try conversation("SmolLM2-135M-Instruct.from-gguf")
         #expect(try chat.render(messages: ctx["messages"]!, addGenerationPrompt: ctx["add_generation_prompt"]?.boolValue ?? false) == out)
     }
 
@@ -26,7 +26,7 @@ struct ChatTemplateLoadingTests {
     func fromFolder() throws {
         let name = "Qwen-Qwen2.5-7B-Instruct"
         let src = try #require(Self.expected[name]?["template"]?.stringValue)
-        let (ctx, out) = try userOnly(name)
+        let (ctx, out) = try conversation(name)
         let dir = NSTemporaryDirectory() + "folio-chat-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var cfg = ""

@@ -1,5 +1,6 @@
 import FolioTemplates
 import FolioWeights
+import FolioTestSupport
 import Foundation
 import Testing
 

@@ -1,5 +1,6 @@
 import FolioTokenizers
 import FolioWeights
+import FolioTestSupport
 import Foundation
 import Testing
 

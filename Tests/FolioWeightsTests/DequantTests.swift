@@ -1,5 +1,6 @@
 import CFolioKernels
 import FolioWeights
+import FolioTestSupport
 import Foundation
 import Testing
 

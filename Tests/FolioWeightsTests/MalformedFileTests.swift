@@ -1,4 +1,5 @@
 import FolioWeights
+import FolioTestSupport
 import Foundation
 import Testing
 

@@ -160,3 +160,41 @@ def test_disconnect_aborts(server):
             break
         time.sleep(0.1)
     assert float(running[0].split()[-1]) == 0
+
+
+def test_metrics_names(server, client):
+    client.completions.create(model="smol", prompt="Hi", max_tokens=2, temperature=0)
+    m = raw(server, "/metrics", key=None)[1]
+    for name in ["num_requests_running", "num_requests_waiting", "kv_cache_usage_perc", "prefix_cache_queries_total",
+                 "prefix_cache_hits_total", "prompt_tokens_total", "generation_tokens_total", "request_success_total",
+                 "num_preemptions_total", "time_to_first_token_seconds", "inter_token_latency_seconds",
+                 "e2e_request_latency_seconds", "request_queue_time_seconds"]:
+        assert f"folio:{name}" in m, name
+    assert 'model_name="smol"' in m and 'finished_reason="length"' in m
+
+
+def test_queue_full_gives_429():
+    port = free_port()
+    proc = subprocess.Popen([FOLIO, "serve", "--model", MODEL, "--served-model-name", "smol", "--port", str(port),
+                             "--max-num-seqs", "1", "--max-num-queued-requests", "1", "--num-kv-blocks", "256"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(base + "/health", timeout=1); break
+            except Exception:
+                time.sleep(0.1)
+        results = []
+
+        def one():
+            results.append(raw(base, "/v1/completions", {"model": "smol", "prompt": "Count to ten:", "max_tokens": 20,
+                                                         "ignore_eos": True}, key=None))
+        ts = [threading.Thread(target=one) for _ in range(8)]
+        [t.start() for t in ts]; [t.join() for t in ts]
+        codes = sorted(r[0] for r in results)
+        assert 200 in codes and 429 in codes, codes
+        busy = [r for r in results if r[0] == 429][0]
+        assert busy[2].get("Retry-After") and json.loads(busy[1])["error"]["code"] == 429
+    finally:
+        proc.terminate(); proc.wait(timeout=30)
