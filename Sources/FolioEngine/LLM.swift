@@ -71,8 +71,13 @@ public actor AsyncEngine {
 
     public init(core: EngineCore) { self.core = core }
 
+    /// The queue is full (`maxWaiting` requests already wait).
+    public struct QueueFull: Error { public let waiting: Int }
+
     /// Starts a request; the stream yields an output after each step that advanced it, and ends when it finishes.
-    public func generate(id: String, prompt: PromptInput, params: SamplingParams) throws -> AsyncThrowingStream<RequestOutput, any Error> {
+    /// With `maxWaiting`, admission is refused (atomically with respect to other callers) when that many sequences wait.
+    public func generate(id: String, prompt: PromptInput, params: SamplingParams, maxWaiting: Int? = nil) throws -> AsyncThrowingStream<RequestOutput, any Error> {
+        if let m = maxWaiting, core.stats.numWaiting >= m { throw QueueFull(waiting: core.stats.numWaiting) }
         try core.addRequest(id: id, prompt: prompt, params: params)
         let (stream, cont) = AsyncThrowingStream<RequestOutput, any Error>.makeStream()
         streams[id] = cont

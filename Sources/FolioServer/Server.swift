@@ -141,15 +141,17 @@ public final class OpenAIServer: Sendable {
                 // The template already holds BOS and special tokens.
                 g.prompts = g.prompts.map { p in if case .text(let t) = p { return .tokens(core.tokenizer.encode(t, addSpecialTokens: false)) }; return p }
             }
-            if let limit = config.maxNumQueuedRequests, await engine.stats.numWaiting >= limit {
-                throw APIError(status: 429, message: "too many queued requests (\(limit)); retry later")
-            }
             let builder = ResponseBuilder(endpoint: endpoint, model: config.servedModelName, logprobs: g.logprobs)
             let base = "\(builder.id)-\(counter.next())"
             var streams: [AsyncThrowingStream<RequestOutput, any Error>] = []
             for (i, p) in g.prompts.enumerated() {
-                do { streams.append(try await engine.generate(id: "\(base)-\(i)", prompt: p, params: g.params)) } catch {
+                do {
+                    streams.append(try await engine.generate(id: "\(base)-\(i)", prompt: p, params: g.params, maxWaiting: config.maxNumQueuedRequests))
+                } catch {
                     for j in 0..<i { await engine.abort(id: "\(base)-\(j)") }
+                    if error is AsyncEngine.QueueFull {
+                        throw APIError(status: 429, message: "too many queued requests (\(config.maxNumQueuedRequests ?? 0)); retry later")
+                    }
                     throw APIError.from(error)
                 }
             }
