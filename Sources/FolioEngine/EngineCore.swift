@@ -120,7 +120,7 @@ public final class EngineCore: @unchecked Sendable {
         for i in 0..<params.n {
             arrivals += 1
             var mix = SeededRandom(seed: baseSeed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15)
-            let s = Sequence(group: g, index: i, tokens: ids, seed: params.n == 1 ? baseSeed : mix.next(), tokenizer: tokenizer,
+            let s = EngineSequence(group: g, index: i, tokens: ids, seed: params.n == 1 ? baseSeed : mix.next(), tokenizer: tokenizer,
                              arrivalOrder: arrivals)
             s.status = i == 0 ? .waiting : .waitingForFork
             g.sequences.append(s)
@@ -178,7 +178,7 @@ public final class EngineCore: @unchecked Sendable {
         steps += 1
         var batch = ForwardBatch()
         var sampleRow: [ObjectIdentifier: Int] = [:]
-        var promptRows: [(Sequence, Int, Int)] = []  // (seq, first position, first row)
+        var promptRows: [(EngineSequence, Int, Int)] = []  // (seq, first position, first row)
         let bs = config.blockSize
         for (si, sch) in scheduled.enumerated() {
             let s = sch.seq
@@ -244,9 +244,9 @@ public final class EngineCore: @unchecked Sendable {
         return outs
     }
 
-    func scheduledCount(_ s: [ScheduledSequence], _ seq: Sequence) -> Int { s.first { $0.seq === seq }?.numNew ?? 0 }
+    func scheduledCount(_ s: [ScheduledSequence], _ seq: EngineSequence) -> Int { s.first { $0.seq === seq }?.numNew ?? 0 }
 
-    func appendToken(_ s: Sequence, _ t: Int32, logits: [Float]) {
+    func appendToken(_ s: EngineSequence, _ t: Int32, logits: [Float]) {
         let p = s.group.params
         if s.group.metrics.firstToken == nil { s.group.metrics.firstToken = Date() }
         if let k = p.logprobs {
@@ -284,7 +284,7 @@ public final class EngineCore: @unchecked Sendable {
         return best
     }
 
-    func finish(_ s: Sequence, _ reason: FinishReason, _ stop: String?, stoppedByString: Bool = false) {
+    func finish(_ s: EngineSequence, _ reason: FinishReason, _ stop: String?, stoppedByString: Bool = false) {
         if !stoppedByString { s.text += s.detok.pendingText() }
         s.finishReason = reason
         s.stopReason = stop

@@ -17,7 +17,7 @@ final class KVCacheManager {
 
     /// On first scheduling: takes the longest run of cached full blocks matching the sequence's tokens.
     /// At least one token is always left to compute (the last position's logits are needed).
-    func applyPrefixCache(_ s: Sequence) {
+    func applyPrefixCache(_ s: EngineSequence) {
         guard prefixCaching, s.numComputed == 0, s.blockTable.isEmpty else { return }
         queries += 1
         queriedTokens += s.tokens.count
@@ -39,7 +39,7 @@ final class KVCacheManager {
     }
 
     /// Reverts `applyPrefixCache` for a sequence that could not be scheduled after all.
-    func undoPrefixCache(_ s: Sequence) {
+    func undoPrefixCache(_ s: EngineSequence) {
         guard prefixCaching, s.numComputed == s.blockTable.count * blockSize else { return }
         queries -= 1
         queriedTokens -= s.tokens.count
@@ -50,7 +50,7 @@ final class KVCacheManager {
     }
 
     /// Makes room for `numNew` more tokens of `s`; false (nothing changed) if the pool is short.
-    func allocateSlots(_ s: Sequence, _ numNew: Int) -> Bool {
+    func allocateSlots(_ s: EngineSequence, _ numNew: Int) -> Bool {
         let total = s.numComputed + numNew
         let needed = max(0, (total + blockSize - 1) / blockSize - s.blockTable.count)
         // Writing into a shared, partly filled last block needs a private copy first.
@@ -68,7 +68,7 @@ final class KVCacheManager {
     }
 
     /// After a step computed K/V up to `s.numComputed`: registers newly filled blocks for prefix caching.
-    func cacheFullBlocks(_ s: Sequence) {
+    func cacheFullBlocks(_ s: EngineSequence) {
         guard prefixCaching else { return }
         let full = s.numComputed / blockSize
         while s.blockHashes.count < full {
@@ -81,7 +81,7 @@ final class KVCacheManager {
     }
 
     /// Shares every block of `leader` with `s` (n > 1 samples of one prompt).
-    func fork(_ s: Sequence, from leader: Sequence) {
+    func fork(_ s: EngineSequence, from leader: EngineSequence) {
         for b in leader.blockTable { pool.touch(b) }
         s.blockTable = leader.blockTable
         s.blockHashes = leader.blockHashes
@@ -89,7 +89,7 @@ final class KVCacheManager {
     }
 
     /// Returns the sequence's blocks to the pool, last block first (so the tail is evicted first).
-    func free(_ s: Sequence) {
+    func free(_ s: EngineSequence) {
         for b in s.blockTable.reversed() { pool.release(b) }
         s.blockTable = []
         s.blockHashes = []

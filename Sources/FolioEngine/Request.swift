@@ -67,7 +67,7 @@ enum SequenceStatus { case waiting, waitingForFork, running, finished }
 
 /// One sample being generated: the scheduling unit (vLLM's Request). Its tokens are the prompt followed by the
 /// output; `numComputed` catches up with `tokens.count` through prefill chunks, prefix-cache hits and decodes.
-final class Sequence {
+final class EngineSequence {
     let group: RequestGroup
     let index: Int
     var tokens: [Int32]
@@ -113,7 +113,7 @@ final class RequestGroup {
     let promptTokenIds: [Int32]
     let params: SamplingParams
     let maxTokens: Int
-    var sequences: [Sequence] = []
+    var sequences: [EngineSequence] = []
     var metrics: RequestMetrics
     var promptLogprobs: [PositionLogprobs?] = []
     var promptLogprobsDone = false

@@ -45,7 +45,7 @@ enum Sampler {
         return heap
     }
 
-    static func sample(_ raw: [Float], seq s: Sequence, tokenizer: Tokenizer, eos: Set<Int32>) -> Int32 {
+    static func sample(_ raw: [Float], seq s: EngineSequence, tokenizer: Tokenizer, eos: Set<Int32>) -> Int32 {
         let p = s.group.params
         var logits = raw
         let V = logits.count
@@ -109,7 +109,7 @@ enum Sampler {
     }
 
     /// Bans the last token of each bad word whose other tokens the output just produced (vLLM's bad_words).
-    static func banBadWords(_ logits: inout [Float], _ s: Sequence, _ tok: Tokenizer) {
+    static func banBadWords(_ logits: inout [Float], _ s: EngineSequence, _ tok: Tokenizer) {
         let out = Array(s.outputIds)
         for w in s.group.params.badWords {
             for variant in [w, " " + w] {

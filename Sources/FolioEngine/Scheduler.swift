@@ -23,7 +23,7 @@ public struct EngineConfig: Sendable {
 
 /// One sequence's share of a step: `numNew` tokens from `numComputed` on.
 struct ScheduledSequence {
-    let seq: Sequence
+    let seq: EngineSequence
     let numNew: Int
 }
 
@@ -33,8 +33,8 @@ struct ScheduledSequence {
 final class Scheduler {
     let config: EngineConfig
     let kv: KVCacheManager
-    var waiting: [Sequence] = []
-    var running: [Sequence] = []
+    var waiting: [EngineSequence] = []
+    var running: [EngineSequence] = []
     var numPreemptions = 0
 
     init(config: EngineConfig, kv: KVCacheManager) {
@@ -118,7 +118,7 @@ final class Scheduler {
         return out
     }
 
-    func remove(_ s: Sequence) {
+    func remove(_ s: EngineSequence) {
         running.removeAll { $0 === s }
         waiting.removeAll { $0 === s }
         kv.free(s)
