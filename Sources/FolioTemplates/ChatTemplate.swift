@@ -28,27 +28,8 @@ public struct ChatTemplate: Sendable {
             throw FolioError.io(path: modelPath, message: "no such file or directory")
         }
         if isDir.boolValue {
-            let jinja = modelPath + "/chat_template.jinja"
-            var bos = "", eos = ""
-            var text: String? = nil
-            let cfgPath = modelPath + "/tokenizer_config.json"
-            if FileManager.default.fileExists(atPath: cfgPath) {
-                let cfg = try JSONValue.parse(file: cfgPath)
-                func tokenText(_ v: JSONValue?) -> String? { v?.stringValue ?? v?["content"]?.stringValue }
-                bos = tokenText(cfg["bos_token"]) ?? ""
-                eos = tokenText(cfg["eos_token"]) ?? ""
-                if let t = cfg["chat_template"] {
-                    if let s = t.stringValue { text = s } else if let list = t.arrayValue {
-                        let named = list.compactMap { e -> (String, String)? in
-                            guard let n = e["name"]?.stringValue, let s = e["template"]?.stringValue else { return nil }
-                            return (n, s)
-                        }
-                        text = named.first(where: { $0.0 == "default" })?.1 ?? named.first?.1
-                    }
-                }
-            }
-            if let d = FileManager.default.contents(atPath: jinja) { text = String(decoding: d, as: UTF8.self) }
-            return try text.map { try ChatTemplate(source: $0, bosToken: bos, eosToken: eos) }
+            let cfg = try TokenizerConfig.load(directory: modelPath)
+            return try cfg.chatTemplate.map { try ChatTemplate(source: $0, bosToken: cfg.bosToken ?? "", eosToken: cfg.eosToken ?? "") }
         }
         let g = try GGUFFile(path: modelPath)
         guard let text = g.metadata["tokenizer.chat_template"]?.stringValue else { return nil }

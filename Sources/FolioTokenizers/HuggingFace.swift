@@ -7,26 +7,12 @@ extension Tokenizer {
         let path = directory + "/tokenizer.json"
         guard FileManager.default.fileExists(atPath: path) else { throw FolioError.missing(path: directory, what: "tokenizer.json") }
         let json = try JSONValue.parse(file: path)
-        let cfgPath = directory + "/tokenizer_config.json"
-        let cfg = FileManager.default.fileExists(atPath: cfgPath) ? try JSONValue.parse(file: cfgPath) : nil
-        var template = cfg?["chat_template"].flatMap(chatTemplateText)
-        let jinja = directory + "/chat_template.jinja"
-        if template == nil, let d = FileManager.default.contents(atPath: jinja) { template = String(decoding: d, as: UTF8.self) }
-        return try fromTokenizerJSON(json, config: cfg, chatTemplate: template, path: path)
+        let cfg = try TokenizerConfig.load(directory: directory)
+        return try fromTokenizerJSON(json, config: cfg, path: path)
     }
 
-    /// `chat_template` of tokenizer_config.json: a string, or a list of `{name, template}` (the "default" one).
-    static func chatTemplateText(_ v: JSONValue) -> String? {
-        if let s = v.stringValue { return s }
-        guard let list = v.arrayValue else { return nil }
-        let named = list.compactMap { e -> (String, String)? in
-            guard let n = e["name"]?.stringValue, let t = e["template"]?.stringValue else { return nil }
-            return (n, t)
-        }
-        return named.first(where: { $0.0 == "default" })?.1 ?? named.first?.1
-    }
-
-    static func fromTokenizerJSON(_ json: JSONValue, config: JSONValue?, chatTemplate: String?, path: String) throws -> Tokenizer {
+    static func fromTokenizerJSON(_ json: JSONValue, config tc: TokenizerConfig, path: String) throws -> Tokenizer {
+        let config = tc.json
         func bad(_ m: String) -> FolioError { .malformedFile(path: path, problem: m) }
         guard let m = json["model"] else { throw bad("no model") }
         let type = m["type"]?.stringValue ?? (m["merges"] != nil ? "BPE" : m["vocab"]?.arrayValue != nil ? "Unigram" : "WordPiece")
@@ -82,16 +68,14 @@ extension Tokenizer {
         let pre = try json["pre_tokenizer"].flatMap { $0.isNull ? nil : try parsePreTokenizer($0, path) }
         let mode = decodeMode(json["decoder"], pre: pre, model: model)
         // BOS/EOS: the post-processor's template, else tokenizer_config's add_bos_token/add_eos_token.
-        func tokenText(_ v: JSONValue?) -> String? { v?.stringValue ?? v?["content"]?.stringValue }
-        let bosText = tokenText(config?["bos_token"]), eosText = tokenText(config?["eos_token"])
-        let bos = bosText.flatMap { vocab[$0] }, eos = eosText.flatMap { vocab[$0] }
+        let bos = tc.bosToken.flatMap { vocab[$0] }, eos = tc.eosToken.flatMap { vocab[$0] }
         var prefixIds: [Int32] = [], suffixIds: [Int32] = []
         postProcessor(json["post_processor"], vocab: vocab, prefix: &prefixIds, suffix: &suffixIds)
         var eog = Set<Int32>()
         for t in endOfGenerationTexts { if let id = vocab[t], special.contains(id) { eog.insert(id) } }
         return Tokenizer(idToToken: idToToken, addedTokens: added, specialIds: special, bosId: bos, eosId: eos,
                          addBos: config?["add_bos_token"]?.boolValue ?? false, addEos: config?["add_eos_token"]?.boolValue ?? false,
-                         eogIds: eog, chatTemplate: chatTemplate, prefixIds: prefixIds, suffixIds: suffixIds,
+                         eogIds: eog, chatTemplate: tc.chatTemplate, prefixIds: prefixIds, suffixIds: suffixIds,
                          normalizer: normalizer, preTokenizer: pre, model: model, decodeMode: mode, tokenToId: vocab,
                          cleanUpSpaces: config?["clean_up_tokenization_spaces"]?.boolValue ?? false)
     }
