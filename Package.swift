@@ -43,7 +43,7 @@ let package = Package(
                                          "FolioTemplates", .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: swiftSettings),
         .target(name: "FolioTestSupport", dependencies: ["FolioWeights"], path: "Tests/FolioTestSupport", swiftSettings: swiftSettings),
-        .testTarget(name: "FolioWeightsTests", dependencies: ["FolioTestSupport", "FolioWeights", "CFolioKernels"],
+        .testTarget(name: "FolioWeightsTests", dependencies: ["FolioTestSupport", "FolioWeights", "CFolioKernels", "FolioKernels"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "FolioTokenizersTests", dependencies: ["FolioTestSupport", "FolioTokenizers", "FolioWeights"],
                     swiftSettings: swiftSettings),

@@ -4,38 +4,7 @@
 #include <string.h>
 #include <math.h>
 
-#define QK4_0 32
-#define QK4_1 32
-#define QK5_0 32
-#define QK5_1 32
-#define QK8_0 32
-#define QK_K 256
-#define K_SCALE_SIZE 12
-
-typedef struct { uint16_t d; uint8_t qs[QK4_0 / 2]; } block_q4_0;
-typedef struct { uint16_t d, m; uint8_t qs[QK4_1 / 2]; } block_q4_1;
-typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[QK5_0 / 2]; } block_q5_0;
-typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[QK5_1 / 2]; } block_q5_1;
-typedef struct { uint16_t d; int8_t qs[QK8_0]; } block_q8_0;
-typedef struct { uint16_t d, s; int8_t qs[QK8_0]; } block_q8_1;
-typedef struct { uint8_t scales[QK_K / 16]; uint8_t qs[QK_K / 4]; uint16_t d, dmin; } block_q2_K;
-typedef struct { uint8_t hmask[QK_K / 8]; uint8_t qs[QK_K / 4]; uint8_t scales[12]; uint16_t d; } block_q3_K;
-typedef struct { uint16_t d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qs[QK_K / 2]; } block_q4_K;
-typedef struct { uint16_t d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; } block_q5_K;
-typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; uint16_t d; } block_q6_K;
-typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K;
-
-_Static_assert(sizeof(block_q4_0) == 18, "q4_0");
-_Static_assert(sizeof(block_q4_1) == 20, "q4_1");
-_Static_assert(sizeof(block_q5_0) == 22, "q5_0");
-_Static_assert(sizeof(block_q5_1) == 24, "q5_1");
-_Static_assert(sizeof(block_q8_0) == 34, "q8_0");
-_Static_assert(sizeof(block_q2_K) == 84, "q2_K");
-_Static_assert(sizeof(block_q3_K) == 110, "q3_K");
-_Static_assert(sizeof(block_q4_K) == 144, "q4_K");
-_Static_assert(sizeof(block_q5_K) == 176, "q5_K");
-_Static_assert(sizeof(block_q6_K) == 210, "q6_K");
-_Static_assert(sizeof(block_q8_K) == 292, "q8_K");
+#include "blocks.h"
 
 float folio_fp16_to_fp32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
@@ -226,14 +195,6 @@ static void deq_q3_K(const block_q3_K *x, float *y, int64_t nb) {
     }
 }
 
-static inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
-    if (j < 4) {
-        *d = q[j] & 63; *m = q[j + 4] & 63;
-    } else {
-        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
-    }
-}
 
 static void deq_q4_K(const block_q4_K *x, float *y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++) {

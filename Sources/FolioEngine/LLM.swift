@@ -17,8 +17,8 @@ public final class LLM: @unchecked Sendable {
     public let generationConfig: GenerationConfig?
     var counter = 0
 
-    public init(model path: String, config: EngineConfig = EngineConfig()) async throws {
-        let model = try CausalLM.load(path: path)
+    public init(model path: String, config: EngineConfig = EngineConfig(), options: ForwardOptions = ForwardOptions()) async throws {
+        let model = try CausalLM.load(path: path, options: options)
         let tok = try Tokenizer.load(modelPath: path)
         generationConfig = try? GenerationConfig.load(modelPath: path)
         engine = try EngineCore(model: model, tokenizer: tok, config: config, extraEOS: generationConfig?.eosTokenIds ?? [])

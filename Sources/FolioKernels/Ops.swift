@@ -25,11 +25,12 @@ public struct MatrixRef: @unchecked Sendable {
 
 /// Reference float32 matmul: y[t, r] = dot(W[r], x[t]) for t < T.  x: [T, cols], y: [T, rows].
 /// Rows are split over the cores; each weight row is dequantized once per call.
-public func matmul(_ w: MatrixRef, _ x: UnsafePointer<Float>, _ T: Int, _ y: UnsafeMutablePointer<Float>) {
+public func matmul(_ w: MatrixRef, _ x: UnsafePointer<Float>, _ T: Int, _ y: UnsafeMutablePointer<Float>,
+                   threads: Int = defaultThreadCount) {
     let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), ys = SharedPointer(y)
     // Chunks are multiples of 4 rows so the 4-row kernel applies to all but the last.
     let groups = (w.rows + 3) / 4
-    parallelFor(groups, minChunk: 4) { g in
+    parallelFor(groups, minChunk: 4, threads: threads) { g in
         let range = (g.lowerBound * 4)..<min(w.rows, g.upperBound * 4)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 64 * w.cols)
         defer { scratch.deallocate() }
@@ -69,4 +70,48 @@ public func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
 @inline(__always)
 public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
     folio_dot_f32(a, b, Int64(n))
+}
+
+/// Activation rows quantized to int8 blocks of 32 for the quantized kernels (see CFolioKernels' qmatmul.c).
+/// q: [T, cols] int8; xd4, xs4: [T, cols / 4] (block scale, and scale * sum of each 4-value lane).
+public final class QuantizedActivations: @unchecked Sendable {
+    public let T: Int
+    public let cols: Int
+    let q: UnsafeMutablePointer<Int8>
+    let xd4: UnsafeMutablePointer<Float>
+    let xs4: UnsafeMutablePointer<Float>
+
+    /// Quantizes x: [T, cols] (`cols` a multiple of 32), tokens split over `threads`.
+    public init(_ x: UnsafePointer<Float>, T: Int, cols: Int, threads: Int = defaultThreadCount) {
+        self.T = T
+        self.cols = cols
+        q = .allocate(capacity: T * cols)
+        xd4 = .allocate(capacity: T * cols / 4)
+        xs4 = .allocate(capacity: T * cols / 4)
+        let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), qs = SharedPointer(q), ds = SharedPointer(xd4), ss = SharedPointer(xs4)
+        parallelFor(T, minChunk: 16, threads: threads) { range in
+            for t in range {
+                folio_quantize_act(xs.p + t * cols, Int64(cols), qs.p + t * cols, ds.p + t * cols / 4, ss.p + t * cols / 4)
+            }
+        }
+    }
+
+    deinit { q.deallocate(); xd4.deallocate(); xs4.deallocate() }
+}
+
+/// Whether `w` runs on the quantized int8 kernels on this CPU (GGUF Q4_0/Q4_1/Q8_0/Q4_K/Q5_K/Q6_K, AVX-512 VNNI).
+public func hasQuantizedKernel(_ w: MatrixRef) -> Bool {
+    folio_have_vnni() != 0 && folio_qmatmul_supported(w.type, Int64(w.cols)) != 0
+}
+
+/// y[t, r] = dot(W[r], x[t]) with x quantized (the fast path). Rows are split over `threads` in groups of 4.
+public func qmatmul(_ w: MatrixRef, _ x: QuantizedActivations, _ y: UnsafeMutablePointer<Float>, threads: Int = defaultThreadCount) {
+    precondition(x.cols == w.cols, "activation width \(x.cols) != weight columns \(w.cols)")
+    let ys = SharedPointer(y), q = SharedPointer(x.q), d = SharedPointer(x.xd4), s = SharedPointer(x.xs4)
+    let groups = (w.rows + 3) / 4, T = x.T
+    parallelFor(groups, minChunk: 4, threads: threads) { g in
+        let range = (g.lowerBound * 4)..<min(w.rows, g.upperBound * 4)
+        _ = folio_qmatmul_rows(w.type, w.data, Int64(w.rowBytes), Int64(w.cols), Int64(range.lowerBound), Int64(range.upperBound),
+                               q.p, d.p, s.p, Int64(T), ys.p, Int64(w.rows))
+    }
 }

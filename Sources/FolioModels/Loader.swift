@@ -2,8 +2,9 @@ import FolioWeights
 import Foundation
 
 extension CausalLM {
-    /// Loads a model: a `.gguf` file, or a Hugging Face folder (config.json + safetensors).
-    public static func load(path: String) throws -> CausalLM {
+    /// Loads a model: a `.gguf` file, or a Hugging Face folder (config.json + safetensors). Weights stay in the mmapped
+    /// file; `options` picks the fast kernels or the float32 reference path and the thread count.
+    public static func load(path: String, options: ForwardOptions = ForwardOptions()) throws -> CausalLM {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw FolioError.io(path: path, message: "no such file or directory")
@@ -19,7 +20,7 @@ extension CausalLM {
             let cfg = try ModelConfig.fromHuggingFace(j, family: family, architecture: arch, path: cfgPath)
             let st = try SafetensorsCheckpoint(directory: path)
             let w = try WeightLoader(source: st, config: cfg, isGGUF: false).load()
-            return CausalLM(config: cfg, weights: w, source: st, path: path)
+            return CausalLM(config: cfg, weights: w, source: st, path: path, options: options)
         }
         let g = try GGUFFile(path: path)
         guard let arch = g.architecture else { throw FolioError.missing(path: path, what: "general.architecture") }
@@ -28,7 +29,7 @@ extension CausalLM {
         }
         let cfg = try ModelConfig.fromGGUF(g, family: family)
         let w = try WeightLoader(source: g, config: cfg, isGGUF: true).load()
-        return CausalLM(config: cfg, weights: w, source: g, path: path)
+        return CausalLM(config: cfg, weights: w, source: g, path: path, options: options)
     }
 
     /// Parameter count (elements of every tensor).

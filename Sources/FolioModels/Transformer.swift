@@ -95,7 +95,20 @@ public final class KVCache: @unchecked Sendable {
     public func truncate(to n: Int) { count = min(count, max(0, n)) }
 }
 
-/// A decoder-only transformer: config + weights used in place + the float32 reference forward pass.
+/// How the forward pass computes: the fast kernels (the default) or the float32 reference, and on how many threads.
+public struct ForwardOptions: Sendable, Equatable {
+    /// Float32 activations against dequantized weights everywhere: the path the golden tests compare with
+    /// transformers. Otherwise GGUF-quantized weights run on int8 VNNI kernels with activations quantized per block.
+    public var reference: Bool
+    /// Threads for matrix products and attention (default: every core).
+    public var threads: Int
+    public init(reference: Bool = false, threads: Int? = nil) {
+        self.reference = reference
+        self.threads = max(1, threads ?? defaultThreadCount)
+    }
+}
+
+/// A decoder-only transformer: config + weights used in place + the forward pass (fast or float32 reference).
 ///
 /// ```swift
 /// let model = try CausalLM.load(path: "smollm2-135m-instruct-q4_1.gguf")
@@ -111,8 +124,10 @@ public final class CausalLM: Sendable {
     let invFreqGlobal: [Float]
     let invFreqLocal: [Float]
     let ropeAttentionFactor: Float
+    public let options: ForwardOptions
 
-    init(config: ModelConfig, weights: ModelWeights, source: any WeightSource, path: String) {
+    init(config: ModelConfig, weights: ModelWeights, source: any WeightSource, path: String, options: ForwardOptions) {
+        self.options = options
         self.config = config
         self.weights = weights
         self.source = source
@@ -175,6 +190,19 @@ public final class CausalLM: Sendable {
         let o = UnsafeMutablePointer<Float>.allocate(capacity: T * H)
         defer { for p in [x, h, q, att, kNew, vNew, o] { p.deallocate() } }
 
+        // Per sequence: the cache slot of each position up to its last one in this batch (shared by every layer).
+        var seqSlots = [[Int32]](repeating: [], count: batch.blockTables.count)
+        if !options.reference {
+            var last = [Int](repeating: -1, count: batch.blockTables.count)
+            for t in 0..<T { last[Int(batch.sequence[t])] = max(last[Int(batch.sequence[t])], Int(batch.positions[t])) }
+            let bs = kv.blockSize
+            for (s, table) in batch.blockTables.enumerated() where last[s] >= 0 {
+                guard (last[s] + bs) / bs <= table.count else {
+                    throw FolioError.invalidArgument(name: "blockTables", message: "sequence \(s) has \(table.count) blocks for position \(last[s])")
+                }
+                seqSlots[s] = (0...last[s]).map { table[$0 / bs] * Int32(bs) + Int32($0 % bs) }
+            }
+        }
         for (t, id) in batch.tokens.enumerated() {
             weights.embedding.dequantizeRow(Int(id), into: x + t * H)
             if c.embeddingScale != 1 { for i in 0..<H { x[t * H + i] *= c.embeddingScale } }
@@ -183,9 +211,7 @@ public final class CausalLM: Sendable {
             lw.attnNorm.withUnsafeBufferPointer { w in
                 for t in 0..<T { rmsNorm(x + t * H, w.baseAddress!, H, eps: c.rmsNormEps, h + t * H) }
             }
-            matmul(lw.q.ref, h, T, q)
-            matmul(lw.k.ref, h, T, kNew)
-            matmul(lw.v.ref, h, T, vNew)
+            linear([lw.q, lw.k, lw.v], h, T, [q, kNew, vNew])
             addBias(lw.qBias, q, T, c.qDim)
             addBias(lw.kBias, kNew, T, c.kvDim)
             addBias(lw.vBias, vNew, T, c.kvDim)
@@ -202,8 +228,12 @@ public final class CausalLM: Sendable {
                 Rope.apply(kNew + t * c.kvDim, heads: c.numKVHeads, config: c, position: pos, invFreq: inv, attentionFactor: af)
                 kv.write(layer: l, slot: Int(batch.slots[t]), k: kNew + t * c.kvDim, v: vNew + t * c.kvDim)
             }
-            attention(q: q, out: att, batch: batch, kv: kv, layer: l, window: c.slidingWindow[l])
-            matmul(lw.o.ref, att, T, o)
+            if options.reference {
+                attention(q: q, out: att, batch: batch, kv: kv, layer: l, window: c.slidingWindow[l])
+            } else {
+                fastAttention(q: q, out: att, batch: batch, slots: seqSlots, kv: kv, layer: l, window: c.slidingWindow[l])
+            }
+            linear([lw.o], att, T, [o])
             if let pn = lw.postAttnNorm {
                 pn.withUnsafeBufferPointer { w in for t in 0..<T { rmsNorm(o + t * H, w.baseAddress!, H, eps: c.rmsNormEps, o + t * H) } }
             }
@@ -226,11 +256,27 @@ public final class CausalLM: Sendable {
             for (r, t) in batch.logitIndices.enumerated() { rmsNorm(x + t * H, w.baseAddress!, H, eps: c.rmsNormEps, h + r * H) }
         }
         var logits = [Float](repeating: 0, count: n * c.vocabSize)
-        logits.withUnsafeMutableBufferPointer { matmul(weights.lmHead.ref, h, n, $0.baseAddress!) }
+        logits.withUnsafeMutableBufferPointer { linear([weights.lmHead], h, n, [$0.baseAddress!]) }
         if let cap = c.finalLogitSoftcap {
             for i in logits.indices { logits[i] = tanhf(logits[i] / cap) * cap }
         }
         return (0..<n).map { Array(logits[($0 * c.vocabSize)..<(($0 + 1) * c.vocabSize)]) }
+    }
+
+    /// ys[i] = x W_i^T for weights that share the input x: [T, cols] (q/k/v, gate/up). On the fast path x is
+    /// quantized once and every weight with a quantized kernel uses it; the others (and the reference path) run the
+    /// float32 matmul.
+    func linear(_ ws: [WeightTensor], _ x: UnsafePointer<Float>, _ T: Int, _ ys: [UnsafeMutablePointer<Float>]) {
+        var xq: QuantizedActivations?
+        for (w, y) in zip(ws, ys) {
+            let ref = w.ref
+            if !options.reference && hasQuantizedKernel(ref) {
+                if xq == nil { xq = QuantizedActivations(x, T: T, cols: ref.cols, threads: options.threads) }
+                qmatmul(ref, xq!, y, threads: options.threads)
+            } else {
+                matmul(ref, x, T, y, threads: options.threads)
+            }
+        }
     }
 
     func addBias(_ b: [Float]?, _ y: UnsafeMutablePointer<Float>, _ T: Int, _ n: Int) {
@@ -257,7 +303,7 @@ public final class CausalLM: Sendable {
         let kRaw = SharedPointer(kv.k[layer].assumingMemoryBound(to: UInt8.self)), vRaw = SharedPointer(kv.v[layer].assumingMemoryBound(to: UInt8.self))
         let half = kv.dtype == .float16
         let maxPos = Int(batch.positions.max() ?? 0)
-        parallelFor(batch.tokens.count * c.numHeads) { range in
+        parallelFor(batch.tokens.count * c.numHeads, threads: options.threads) { range in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: maxPos + 1)
             defer { scores.deallocate() }
             for item in range {
@@ -291,18 +337,42 @@ public final class CausalLM: Sendable {
         }
     }
 
+    /// The same attention as `attention` with the C kernel: one work item per (token, KV head), keys and values read
+    /// once for the query heads that share them. slots[s][j]: cache slot of position j of sequence s.
+    func fastAttention(q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, batch: ForwardBatch, slots: [[Int32]],
+                       kv: PagedKVCache, layer: Int, window: Int?) {
+        let c = config, d = c.headDim, group = c.numHeads / c.numKVHeads, esize = kv.dtype.size
+        let scale = c.attentionScale, cap = c.attnLogitSoftcap ?? 0, half: Int32 = kv.dtype == .float16 ? 1 : 0
+        let qs = SharedPointer(q), os = SharedPointer(out)
+        let kRaw = SharedPointer(kv.k[layer].assumingMemoryBound(to: UInt8.self)), vRaw = SharedPointer(kv.v[layer].assumingMemoryBound(to: UInt8.self))
+        let maxPos = Int(batch.positions.max() ?? 0)
+        parallelFor(batch.tokens.count * c.numKVHeads, threads: options.threads) { range in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * (maxPos + 1))
+            defer { scores.deallocate() }
+            for item in range {
+                let t = item / c.numKVHeads, kvh = item % c.numKVHeads
+                let pos = Int(batch.positions[t])
+                let lo = window.map { max(0, pos - $0 + 1) } ?? 0
+                slots[Int(batch.sequence[t])].withUnsafeBufferPointer { sl in
+                    folio_attend(qs.p + t * c.qDim + kvh * group * d, Int64(group), Int64(d),
+                                 kRaw.p + kvh * d * esize, vRaw.p + kvh * d * esize, half, Int64(c.kvDim),
+                                 sl.baseAddress! + lo, Int64(pos - lo + 1), scale, cap, os.p + t * c.qDim + kvh * group * d, scores)
+                }
+            }
+        }
+    }
+
     /// out = down(act(gate(x)) * up(x)); x: [T, hidden], out: [T, hidden].
     func mlp(_ m: MLPWeights, _ x: UnsafePointer<Float>, _ T: Int, _ out: UnsafeMutablePointer<Float>) {
         let ff = m.gate.rows
         let g = UnsafeMutablePointer<Float>.allocate(capacity: T * ff), u = UnsafeMutablePointer<Float>.allocate(capacity: T * ff)
         defer { g.deallocate(); u.deallocate() }
-        matmul(m.gate.ref, x, T, g)
-        matmul(m.up.ref, x, T, u)
+        linear([m.gate, m.up], x, T, [g, u])
         switch config.activation {
         case .silu: for i in 0..<(T * ff) { g[i] = silu(g[i]) * u[i] }
         case .geluTanh: for i in 0..<(T * ff) { g[i] = geluTanh(g[i]) * u[i] }
         }
-        matmul(m.down.ref, g, T, out)
+        linear([m.down], g, T, [out])
     }
 
     /// Routed experts: softmax over the router logits, top-k, weighted sum of those experts' MLPs.
@@ -310,7 +380,7 @@ public final class CausalLM: Sendable {
     func moe(_ router: WeightTensor, _ experts: [MLPWeights], _ x: UnsafePointer<Float>, _ T: Int, _ out: UnsafeMutablePointer<Float>) {
         let c = config, H = c.hiddenSize, E = c.numExperts, K = c.numExpertsPerToken
         var logits = [Float](repeating: 0, count: T * E)
-        logits.withUnsafeMutableBufferPointer { matmul(router.ref, x, T, $0.baseAddress!) }
+        logits.withUnsafeMutableBufferPointer { linear([router], x, T, [$0.baseAddress!]) }
         var assigned = [[(token: Int, weight: Float)]](repeating: [], count: E)
         for t in 0..<T {
             var p = Array(logits[(t * E)..<((t + 1) * E)])

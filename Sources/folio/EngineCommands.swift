@@ -17,6 +17,13 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "Scheduling policy: fcfs or priority.") var schedulingPolicy: String = "fcfs"
     @Flag(help: "Disable prefix caching.") var noPrefixCaching = false
     @Option(help: "KV cache element type: auto (float32), float32, float16.") var kvCacheDtype: String = "auto"
+    @Option(help: "Compute threads (default: every core).") var threads: Int?
+    @Flag(help: "Use the float32 reference forward pass instead of the quantized kernels.") var reference = false
+
+    func forwardOptions() throws -> ForwardOptions {
+        if let t = threads, t < 1 { throw FolioError.invalidArgument(name: "--threads", message: "must be >= 1") }
+        return ForwardOptions(reference: reference, threads: threads)
+    }
 
     func config() throws -> EngineConfig {
         var c = EngineConfig()
@@ -44,7 +51,7 @@ func stderr(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
 
 /// Loads the model and reports the KV budget (as vLLM does at startup).
 func loadLLM(_ model: String, _ options: EngineOptions) async throws -> LLM {
-    let llm = try await LLM(model: model, config: try options.config())
+    let llm = try await LLM(model: model, config: try options.config(), options: try options.forwardOptions())
     let e = llm.engine
     stderr("folio: \(model): \(e.model.config.architecture), KV cache \(e.kvCacheBytes / (1 << 20)) MiB = \(e.kvCapacityTokens) tokens (max concurrent tokens), block size \(e.config.blockSize)\n")
     return llm

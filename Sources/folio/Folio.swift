@@ -82,7 +82,7 @@ struct Logits: ParsableCommand {
             let ids = try parseIds(tokenIds, name: "--token-ids")
             guard !ids.isEmpty else { throw FolioError.invalidArgument(name: "--token-ids", message: "is empty") }
             if let k = top, k < 1 { throw FolioError.invalidArgument(name: "--top", message: "must be >= 1") }
-            let lm = try CausalLM.load(path: model)
+            let lm = try CausalLM.load(path: model, options: ForwardOptions(reference: reference))
             guard ids.count <= lm.config.maxPositionEmbeddings else {
                 throw FolioError.invalidArgument(name: "--token-ids", message: "\(ids.count) tokens exceed the context length \(lm.config.maxPositionEmbeddings)")
             }
@@ -112,7 +112,6 @@ struct Generate: AsyncParsableCommand {
     @Option(help: "Nucleus sampling mass (default: generation_config.json, else 1).") var topP: Float?
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Flag(help: "Keep generating past end-of-sequence tokens.") var ignoreEos = false
-    @Flag(help: "Use the float32 reference forward pass.") var reference = false
     @Flag(help: "Print JSON {token_ids, text, finish_reason}.") var json = false
 
     func run() async throws {
@@ -135,7 +134,7 @@ struct Generate: AsyncParsableCommand {
             if let p = promptTokenIds { ids = try parseIds(p, name: "--prompt-token-ids") } else if let p = prompt {
                 ids = tok.encode(p)
             } else { throw FolioError.invalidArgument(name: "--prompt", message: "give --prompt or --prompt-token-ids") }
-            let lm = try CausalLM.load(path: model)
+            let lm = try CausalLM.load(path: model, options: try engine.forwardOptions())
             var stops = tok.eogIds
             if let e = tok.eosId { stops.insert(e) }
             for e in lm.config.eosTokenIds + (defaults?.eosTokenIds ?? []) { stops.insert(Int32(e)) }

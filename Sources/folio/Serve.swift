@@ -32,7 +32,7 @@ struct Serve: AsyncParsableCommand {
                 throw FolioError.io(path: model, message: "no such model (run scripts/fetch-models.sh, or pass --model)")
             }
             let t0 = Date()
-            let lm = try CausalLM.load(path: model)
+            let lm = try CausalLM.load(path: model, options: try engine.forwardOptions())
             let tok = try Tokenizer.load(modelPath: model)
             let gen = generationConfig == "auto" ? try GenerationConfig.load(modelPath: model) : nil
             let core = try EngineCore(model: lm, tokenizer: tok, config: try engine.config(), extraEOS: gen?.eosTokenIds ?? [])

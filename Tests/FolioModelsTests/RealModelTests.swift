@@ -27,7 +27,7 @@ struct SmolLM2GoldenTests {
         let g = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("models/smollm2-golden.json"))))
         let path = try RealModels.smol
         let tok = try Tokenizer.load(modelPath: path)
-        let model = try CausalLM.load(path: path)
+        let model = try CausalLM.load(path: path, options: ForwardOptions(reference: true))
         var stops = tok.eogIds
         if let e = tok.eosId { stops.insert(e) }
         for c in g.cases {
@@ -47,6 +47,43 @@ struct SmolLM2GoldenTests {
             #expect(gen.tokenIds == c.greedy_32, "\(c.prompt.debugDescription)")
             #expect(tok.decode(gen.tokenIds) == c.greedy_32_text)
         }
+    }
+}
+
+/// The fast path (int8 activations on VNNI kernels, C attention, thread pool) against the float32 reference path on
+/// the SmolLM2 golden prompts: top-1 agreement and mean KL(reference || fast) over every prompt position, and the fast
+/// path's argmax against transformers' at each position.
+@Suite("SmolLM2 fast kernels vs reference", .serialized)
+struct FastPathTests {
+    @Test("top-1 agreement and mean KL divergence at every prompt position")
+    func agreement() throws {
+        let g = try JSONDecoder().decode(SmolLM2GoldenTests.Golden.self,
+                                         from: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("models/smollm2-golden.json"))))
+        let path = try RealModels.smol
+        let ref = try CausalLM.load(path: path, options: ForwardOptions(reference: true)), fast = try CausalLM.load(path: path)
+        var positions = 0, agree = 0, agreeHF = 0, kl = 0.0, maxKL = 0.0
+        func logSoftmax(_ x: [Float]) -> [Double] {
+            let m = Double(x.max()!), s = x.reduce(0.0) { $0 + exp(Double($1) - m) }
+            return x.map { Double($0) - m - log(s) }
+        }
+        for c in g.cases {
+            let a = try ref.forward(tokens: c.prompt_token_ids, cache: ref.makeCache(capacity: 128), allLogits: true)
+            let b = try fast.forward(tokens: c.prompt_token_ids, cache: fast.makeCache(capacity: 128), allLogits: true)
+            for (pos, (ra, rb)) in zip(a, b).enumerated() {
+                let la = logSoftmax(ra), lb = logSoftmax(rb)
+                let k = zip(la, lb).reduce(0.0) { $0 + exp($1.0) * ($1.0 - $1.1) }
+                kl += k
+                maxKL = max(maxKL, k)
+                positions += 1
+                let am = ra.indices.max { ra[$0] < ra[$1] }!, bm = rb.indices.max { rb[$0] < rb[$1] }!
+                if am == bm { agree += 1 }
+                if bm == c.top10_ids[pos][0] { agreeHF += 1 }
+            }
+        }
+        let meanKL = kl / Double(positions)
+        print("SmolLM2 fast vs reference over \(positions) positions: top-1 agreement \(agree)/\(positions), mean KL \(meanKL), max KL \(maxKL); fast argmax = transformers' at \(agreeHF)/\(positions)")
+        #expect(Double(agree) >= 0.9 * Double(positions))
+        #expect(meanKL < 0.01)
     }
 }
 

@@ -50,6 +50,44 @@ float folio_dot_f32_f16(const float *a, const uint16_t *b, int64_t n);
 void folio_axpy_f16(float alpha, const uint16_t *x, float *y, int64_t n);
 void folio_f32_to_f16(const float *x, uint16_t *y, int64_t n);
 
+// ---- quantized matmul (qmatmul.c) ----
+// Activations are quantized per token row to int8 blocks of 32: q[cols], and per 4-element lane xd4[cols/4] (the
+// block's scale) and xs4[cols/4] (scale * sum of the lane's 4 values). Weights stay in their GGUF blocks.
+
+/// 1 if `type` (Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K) with rows of `cols` has a quantized kernel.
+int folio_qmatmul_supported(int type, int64_t cols);
+/// 1 if this CPU runs the AVX-512 VNNI kernels (else the scalar reference runs).
+int folio_have_vnni(void);
+/// Quantizes one row of `cols` (a multiple of 32) activations.
+void folio_quantize_act(const float *x, int64_t cols, int8_t *q, float *xd4, float *xs4);
+/// The scalar definition of folio_quantize_act.
+void folio_quantize_act_ref(const float *x, int64_t cols, int8_t *q, float *xd4, float *xs4);
+/// Y[t, r] = dot(W[r], X[t]) for rows [row_begin, row_end) and T quantized activation rows (q: [T, cols],
+/// xd4/xs4: [T, cols/4]); Y row stride ldy. Returns -1 for an unsupported type or shape.
+int folio_qmatmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t row_begin, int64_t row_end,
+                       const int8_t *q, const float *xd4, const float *xs4, int64_t T, float *y, int64_t ldy);
+/// The scalar reference of folio_qmatmul_rows (same formula, element by element).
+int folio_qmatmul_rows_ref(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t row_begin, int64_t row_end,
+                           const int8_t *q, const float *xd4, const float *xs4, int64_t T, float *y, int64_t ldy);
+
+// ---- attention (attention.c) ----
+/// Attention of one token for the G query heads q: [G, d] that share one KV head. Position j's key/value row starts
+/// at element slots[j] * kv_dim of k / v (float32, or float16 when f16), already offset to the KV head. scores: G * n
+/// floats of scratch. softcap > 0 applies tanh soft-capping to the scaled scores. out: [G, d].
+void folio_attend(const float *q, int64_t G, int64_t d, const void *k, const void *v, int f16, int64_t kv_dim,
+                  const int32_t *slots, int64_t n, float scale, float softcap, float *out, float *scores);
+/// The scalar definition of folio_attend.
+void folio_attend_ref(const float *q, int64_t G, int64_t d, const void *k, const void *v, int f16, int64_t kv_dim,
+                      const int32_t *slots, int64_t n, float scale, float softcap, float *out, float *scores);
+
+// ---- thread pool (pool.c) ----
+typedef void (*folio_task_fn)(void *ctx, int64_t index);
+/// Runs fn(ctx, i) for i in 0..<ntasks on up to `threads` threads (the caller and the pool's workers; tasks handed
+/// out dynamically). Serial when threads <= 1, when nested in a task, or while another job holds the pool.
+void folio_parallel(int64_t ntasks, int threads, folio_task_fn fn, void *ctx);
+/// Threads the pool can run on (the caller plus its workers: one per online core).
+int folio_pool_threads(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,154 @@
+// Attention for one token and one KV head over the paged cache, for the G query heads that share that KV head
+// (grouped-query attention): scores for every visible position, softmax, weighted sum of V. Keys and values are read
+// once per group instead of once per query head. AVX-512 variant (vectorized exp) beside a scalar definition.
+#include "CFolioKernels.h"
+#include <math.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+static void attend_scalar(const float *q, int64_t G, int64_t d, const void *k, const void *v, int f16, int64_t kv_dim,
+                          const int32_t *slots, int64_t n, float scale, float softcap, float *out, float *scores) {
+    for (int64_t g = 0; g < G; g++) {
+        const float *qg = q + g * d;
+        float *s = scores + g * n, m = -INFINITY;
+        for (int64_t j = 0; j < n; j++) {
+            const int64_t off = (int64_t)slots[j] * kv_dim;
+            float acc = 0;
+            if (f16) { const uint16_t *kj = (const uint16_t *)k + off; for (int64_t i = 0; i < d; i++) acc += qg[i] * folio_fp16_to_fp32(kj[i]); }
+            else { const float *kj = (const float *)k + off; for (int64_t i = 0; i < d; i++) acc += qg[i] * kj[i]; }
+            acc *= scale;
+            if (softcap > 0) acc = tanhf(acc / softcap) * softcap;
+            s[j] = acc;
+            if (acc > m) m = acc;
+        }
+        float sum = 0;
+        for (int64_t j = 0; j < n; j++) { s[j] = expf(s[j] - m); sum += s[j]; }
+        const float inv = 1.0f / sum;
+        float *o = out + g * d;
+        for (int64_t i = 0; i < d; i++) o[i] = 0;
+        for (int64_t j = 0; j < n; j++) {
+            const float p = s[j] * inv;
+            const int64_t off = (int64_t)slots[j] * kv_dim;
+            if (f16) { const uint16_t *vj = (const uint16_t *)v + off; for (int64_t i = 0; i < d; i++) o[i] += p * folio_fp16_to_fp32(vj[i]); }
+            else { const float *vj = (const float *)v + off; for (int64_t i = 0; i < d; i++) o[i] += p * vj[i]; }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+#define ATT_TARGET __attribute__((target("avx512f,avx512dq,fma,f16c")))
+
+/// exp(x) for x <= 0 (softmax inputs after subtracting the max): 2^n * p(r), r = x - n ln2, degree-6 polynomial
+/// (relative error ~2e-7); inputs below -87 give 0.
+ATT_TARGET static inline __m512 exp512(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+ATT_TARGET static inline __m512 load16(const void *base, int f16, int64_t off) {
+    return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)base + off)))
+               : _mm512_loadu_ps((const float *)base + off);
+}
+
+#define ATT_MAX_G 8
+#define ATT_MAX_D16 16  // head dims up to 256
+
+ATT_TARGET static void attend_avx512(const float *q, int64_t G, int64_t d, const void *k, const void *v, int f16, int64_t kv_dim,
+                                     const int32_t *slots, int64_t n, float scale, float softcap, float *out, float *scores) {
+    const int64_t d16 = d / 16;
+    float mx[ATT_MAX_G];
+    for (int64_t g = 0; g < G; g++) mx[g] = -INFINITY;
+    // Scores: each key row is loaded once for the G query heads.
+    for (int64_t j = 0; j < n; j++) {
+        const int64_t off = (int64_t)slots[j] * kv_dim;
+        __m512 acc[ATT_MAX_G];
+        for (int64_t g = 0; g < G; g++) acc[g] = _mm512_setzero_ps();
+        for (int64_t c = 0; c < d16; c++) {
+            const __m512 kv = load16(k, f16, off + 16 * c);
+            for (int64_t g = 0; g < G; g++) acc[g] = _mm512_fmadd_ps(_mm512_loadu_ps(q + g * d + 16 * c), kv, acc[g]);
+        }
+        for (int64_t g = 0; g < G; g++) {
+            float s = _mm512_reduce_add_ps(acc[g]) * scale;
+            if (softcap > 0) s = tanhf(s / softcap) * softcap;
+            scores[g * n + j] = s;
+            if (s > mx[g]) mx[g] = s;
+        }
+    }
+    // Softmax numerators (vectorized exp) and their sums.
+    float inv[ATT_MAX_G];
+    for (int64_t g = 0; g < G; g++) {
+        float *s = scores + g * n;
+        const __m512 m = _mm512_set1_ps(mx[g]);
+        __m512 sum = _mm512_setzero_ps();
+        int64_t j = 0;
+        for (; j + 16 <= n; j += 16) {
+            const __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(s + j), m));
+            _mm512_storeu_ps(s + j, e);
+            sum = _mm512_add_ps(sum, e);
+        }
+        if (j < n) {
+            const __mmask16 mk = (__mmask16)((1u << (n - j)) - 1);
+            const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s + j), m));
+            _mm512_mask_storeu_ps(s + j, mk, e);
+            sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(mk, e));
+        }
+        inv[g] = 1.0f / _mm512_reduce_add_ps(sum);
+    }
+    // Weighted sum of values: each value row is loaded once for the G heads; accumulators stay in registers.
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t c = 0; c < d16; c++) _mm512_storeu_ps(out + g * d + 16 * c, _mm512_setzero_ps());
+    for (int64_t c0 = 0; c0 < d16; c0 += 4) {
+        const int64_t cn = d16 - c0 < 4 ? d16 - c0 : 4;
+        __m512 acc[ATT_MAX_G][4];
+        for (int64_t g = 0; g < G; g++) for (int64_t c = 0; c < cn; c++) acc[g][c] = _mm512_setzero_ps();
+        for (int64_t j = 0; j < n; j++) {
+            const int64_t off = (int64_t)slots[j] * kv_dim + 16 * c0;
+            __m512 vv[4];
+            for (int64_t c = 0; c < cn; c++) vv[c] = load16(v, f16, off + 16 * c);
+            for (int64_t g = 0; g < G; g++) {
+                const __m512 p = _mm512_set1_ps(scores[g * n + j]);
+                for (int64_t c = 0; c < cn; c++) acc[g][c] = _mm512_fmadd_ps(p, vv[c], acc[g][c]);
+            }
+        }
+        for (int64_t g = 0; g < G; g++)
+            for (int64_t c = 0; c < cn; c++)
+                _mm512_storeu_ps(out + g * d + 16 * (c0 + c), _mm512_mul_ps(acc[g][c], _mm512_set1_ps(inv[g])));
+    }
+}
+
+static int att_avx512(void) {
+    static int v = -1;
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("f16c");
+    }
+    return v;
+}
+#endif
+
+void folio_attend(const float *q, int64_t G, int64_t d, const void *k, const void *v, int f16, int64_t kv_dim,
+                  const int32_t *slots, int64_t n, float scale, float softcap, float *out, float *scores) {
+#if defined(__x86_64__)
+    if (att_avx512() && d % 16 == 0 && d <= 16 * ATT_MAX_D16 && G <= ATT_MAX_G) {
+        attend_avx512(q, G, d, k, v, f16, kv_dim, slots, n, scale, softcap, out, scores);
+        return;
+    }
+#endif
+    attend_scalar(q, G, d, k, v, f16, kv_dim, slots, n, scale, softcap, out, scores);
+}
+
+void folio_attend_ref(const float *q, int64_t G, int64_t d, const void *k, const void *v, int f16, int64_t kv_dim,
+                      const int32_t *slots, int64_t n, float scale, float softcap, float *out, float *scores) {
+    attend_scalar(q, G, d, k, v, f16, kv_dim, slots, n, scale, softcap, out, scores);
+}

@@ -1,0 +1,149 @@
+import CFolioKernels
+import FolioKernels
+import Foundation
+import Testing
+
+/// A small deterministic generator (SplitMix64) so failures reproduce.
+struct KernelRNG {
+    var s: UInt64
+    mutating func next() -> UInt64 {
+        s &+= 0x9E37_79B9_7F4A_7C15
+        var z = s
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func float(_ lo: Float, _ hi: Float) -> Float { lo + (hi - lo) * Float(next() >> 40) / Float(1 << 24) }
+}
+
+/// Random blocks of `type` with random quants and sane float16 scales (at the offsets ggml's block layouts give).
+func randomRows(type: Int32, rows: Int, cols: Int, rng: inout KernelRNG) -> (bytes: [UInt8], rowBytes: Int) {
+    let be = Int(folio_type_block_elements(type)), bb = Int(folio_type_block_bytes(type))
+    let rowBytes = cols / be * bb
+    var w = (0..<(rows * rowBytes)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+    func put(_ off: Int, _ v: Float) { let h = folio_fp32_to_fp16(v); w[off] = UInt8(h & 0xFF); w[off + 1] = UInt8(h >> 8) }
+    for b in 0..<(rows * rowBytes / bb) {
+        let o = b * bb
+        switch type {
+        case Int32(FOLIO_GGML_Q4_0.rawValue), Int32(FOLIO_GGML_Q8_0.rawValue): put(o, rng.float(0.001, 0.02))
+        case Int32(FOLIO_GGML_Q4_1.rawValue): put(o, rng.float(0.001, 0.02)); put(o + 2, rng.float(-0.05, 0.05))
+        case Int32(FOLIO_GGML_Q4_K.rawValue), Int32(FOLIO_GGML_Q5_K.rawValue): put(o, rng.float(0.0005, 0.01)); put(o + 2, rng.float(0.0005, 0.01))
+        case Int32(FOLIO_GGML_Q6_K.rawValue): put(o + 208, rng.float(0.0005, 0.01))
+        default: break
+        }
+    }
+    return (w, rowBytes)
+}
+
+@Suite("Quantized int8 kernels")
+struct QuantKernelTests {
+    static let types: [(Int32, String)] = [(Int32(FOLIO_GGML_Q4_0.rawValue), "Q4_0"), (Int32(FOLIO_GGML_Q4_1.rawValue), "Q4_1"), (Int32(FOLIO_GGML_Q8_0.rawValue), "Q8_0"),
+                                           (Int32(FOLIO_GGML_Q4_K.rawValue), "Q4_K"), (Int32(FOLIO_GGML_Q5_K.rawValue), "Q5_K"), (Int32(FOLIO_GGML_Q6_K.rawValue), "Q6_K")]
+
+    @Test("optimized kernel vs scalar reference vs float64 dot of the dequantized rows; batch invariance", arguments: [256, 1536])
+    func matchesReference(cols: Int) throws {
+        var rng = KernelRNG(s: UInt64(cols))
+        let rows = 36, T = 7
+        let x = (0..<(T * cols)).map { _ in rng.float(-2, 2) }
+        var q = [Int8](repeating: 0, count: T * cols), xd = [Float](repeating: 0, count: T * cols / 4), xs = xd
+        var q2 = q, xd2 = xd, xs2 = xs
+        for t in 0..<T {
+            folio_quantize_act(x.withUnsafeBufferPointer { $0.baseAddress! + t * cols }, Int64(cols), &q[t * cols], &xd[t * cols / 4], &xs[t * cols / 4])
+            folio_quantize_act_ref(x.withUnsafeBufferPointer { $0.baseAddress! + t * cols }, Int64(cols), &q2[t * cols], &xd2[t * cols / 4], &xs2[t * cols / 4])
+        }
+        #expect(q == q2 && xd == xd2 && xs == xs2, "vectorized activation quantization differs from its scalar definition")
+        print("qmatmul: VNNI kernels \(folio_have_vnni() != 0 ? "in use" : "unavailable (scalar path)")")
+        for (type, name) in Self.types {
+            #expect(folio_qmatmul_supported(type, Int64(cols)) == 1)
+            let (w, rb) = randomRows(type: type, rows: rows, cols: cols, rng: &rng)
+            var fast = [Float](repeating: 0, count: T * rows), ref = fast, single = fast
+            #expect(folio_qmatmul_rows(type, w, Int64(rb), Int64(cols), 0, Int64(rows), q, xd, xs, Int64(T), &fast, Int64(rows)) == 0)
+            #expect(folio_qmatmul_rows_ref(type, w, Int64(rb), Int64(cols), 0, Int64(rows), q, xd, xs, Int64(T), &ref, Int64(rows)) == 0)
+            for t in 0..<T {   // each token alone, and rows in odd-sized pieces
+                for (lo, hi) in [(0, 5), (5, 6), (6, rows)] {
+                    _ = single.withUnsafeMutableBufferPointer { y in
+                        folio_qmatmul_rows(type, w, Int64(rb), Int64(cols), Int64(lo), Int64(hi), Array(q[(t * cols)...]), Array(xd[(t * cols / 4)...]),
+                                           Array(xs[(t * cols / 4)...]), 1, y.baseAddress! + t * rows, Int64(rows))
+                    }
+                }
+            }
+            var maxFast: Float = 0, maxRef: Double = 0, scale: Double = 0
+            var row = [Float](repeating: 0, count: cols)
+            for r in 0..<rows {
+                _ = w.withUnsafeBytes { folio_dequantize(type, $0.baseAddress! + r * rb, &row, Int64(cols)) }
+                for t in 0..<T {
+                    var exact = 0.0
+                    for i in 0..<cols { exact += Double(row[i]) * Double(q[t * cols + i]) * Double(xd[t * cols / 4 + i / 4]) }
+                    maxFast = max(maxFast, abs(fast[t * rows + r] - ref[t * rows + r]))
+                    maxRef = max(maxRef, abs(Double(ref[t * rows + r]) - exact))
+                    scale = max(scale, abs(exact))
+                }
+            }
+            print("\(name) cols \(cols): max |kernel - scalar reference| = \(maxFast), max |reference - float64 dequantized dot| = \(maxRef) (max |y| \(scale))")
+            #expect(Double(maxFast) <= 2e-6 * scale, "\(name)")
+            #expect(maxRef <= 2e-6 * scale, "\(name)")
+            #expect(single == fast, "\(name): a token's result depends on its batch")
+        }
+    }
+
+    @Test("unsupported shapes and types are refused")
+    func refusals() {
+        #expect(folio_qmatmul_supported(Int32(FOLIO_GGML_Q4_0.rawValue), 96) == 0)
+        #expect(folio_qmatmul_supported(Int32(FOLIO_GGML_Q4_K.rawValue), 320) == 0)
+        #expect(folio_qmatmul_supported(Int32(FOLIO_GGML_F16.rawValue), 256) == 0)
+        #expect(folio_qmatmul_supported(Int32(FOLIO_GGML_Q5_0.rawValue), 256) == 0)
+    }
+}
+
+@Suite("Attention kernel and thread pool")
+struct AttentionPoolTests {
+    @Test("folio_attend matches its scalar definition (float32 and float16 KV, soft-capping, scattered slots)")
+    func attention() {
+        var rng = KernelRNG(s: 7)
+        let G = 3, d = 64, kvDim = 192, nSlots = 80
+        let q = (0..<(G * d)).map { _ in rng.float(-1, 1) }
+        let k = (0..<(nSlots * kvDim)).map { _ in rng.float(-1, 1) }, v = (0..<(nSlots * kvDim)).map { _ in rng.float(-1, 1) }
+        var kh = [UInt16](repeating: 0, count: k.count), vh = kh
+        folio_f32_to_f16(k, &kh, Int64(k.count))
+        folio_f32_to_f16(v, &vh, Int64(v.count))
+        for n in [1, 15, 16, 17, 61] {
+            let slots = (0..<n).map { _ in Int32(rng.next() % UInt64(nSlots)) }
+            for half in [false, true] {
+                for cap: Float in [0, 5] {
+                    var a = [Float](repeating: 0, count: G * d), b = a, s = [Float](repeating: 0, count: G * n)
+                    let kp: UnsafeRawPointer = half ? kh.withUnsafeBytes { $0.baseAddress! + 64 * 2 } : k.withUnsafeBytes { $0.baseAddress! + 64 * 4 }
+                    let vp: UnsafeRawPointer = half ? vh.withUnsafeBytes { $0.baseAddress! + 64 * 2 } : v.withUnsafeBytes { $0.baseAddress! + 64 * 4 }
+                    withExtendedLifetime((k, v, kh, vh)) {
+                        folio_attend(q, Int64(G), Int64(d), kp, vp, half ? 1 : 0, Int64(kvDim), slots, Int64(n), 0.125, cap, &a, &s)
+                        folio_attend_ref(q, Int64(G), Int64(d), kp, vp, half ? 1 : 0, Int64(kvDim), slots, Int64(n), 0.125, cap, &b, &s)
+                    }
+                    let diff = zip(a, b).map { abs($0 - $1) }.max()!
+                    #expect(diff <= 2e-6, "n \(n) f16 \(half) cap \(cap): max diff \(diff)")
+                }
+            }
+        }
+    }
+
+    @Test("parallelFor runs every index exactly once, concurrently submitted and nested")
+    func pool() async {
+        let n = 10_007
+        await withTaskGroup(of: Bool.self) { group in
+            for job in 0..<4 {
+                group.addTask {
+                    let hits = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+                    hits.initialize(repeating: 0, count: n)
+                    defer { hits.deallocate() }
+                    let p = SharedPointer(hits)
+                    for _ in 0..<50 {
+                        parallelFor(n, minChunk: 1 + job) { r in
+                            for i in r { p.p[i] += 1 }
+                            if r.lowerBound == 0 { parallelFor(4) { _ in } }   // nested: runs inline
+                        }
+                    }
+                    return (0..<n).allSatisfy { hits[$0] == 50 }
+                }
+            }
+            for await ok in group { #expect(ok) }
+        }
+    }
+}
