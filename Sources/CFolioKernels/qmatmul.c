@@ -210,7 +210,13 @@ VNNI_INLINE void decode_pair_avx512(const int type, const uint8_t *row, int64_t 
     }
     case FOLIO_GGML_Q4_1: {
         const block_q4_1 *b = (const block_q4_1 *)row + 2 * p;
-        *u = nibbles2(b[0].qs, b[1].qs); *wd = h2lanes2(b[0].d, b[1].d); *wm = h2lanes2(b[0].m, b[1].m);
+        // (d, m) of both blocks in one conversion: [da, ma, db, mb]
+        uint32_t dma, dmb;
+        memcpy(&dma, &b[0].d, 4); memcpy(&dmb, &b[1].d, 4);
+        const __m512 dm = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_insert_epi32(_mm_cvtsi32_si128((int)dma), (int)dmb, 1)));
+        *u = nibbles2(b[0].qs, b[1].qs);
+        *wd = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2), dm);
+        *wm = _mm512_permutexvar_ps(_mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3), dm);
         break;
     }
     case FOLIO_GGML_Q8_0: {

@@ -17,8 +17,10 @@ def free_port():
 @pytest.fixture(scope="module")
 def server():
     port = free_port()
+    # --reference: the float32 path, whose greedy text is transformers' (the golden checks below); the fast kernels'
+    # agreement with it is measured in Tests/FolioModelsTests (FastPathTests).
     proc = subprocess.Popen([FOLIO, "serve", "--model", MODEL, "--served-model-name", "smol", "--port", str(port),
-                             "--api-key", KEY, "--num-kv-blocks", "512"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             "--api-key", KEY, "--num-kv-blocks", "512", "--reference"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
