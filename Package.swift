@@ -51,7 +51,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "FolioEngineTests", dependencies: ["FolioTestSupport", "FolioEngine", "FolioModels", "FolioTokenizers", "FolioWeights"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "FolioModelsTests", dependencies: ["FolioTestSupport", "FolioModels", "FolioTokenizers", "FolioWeights"],
+        .testTarget(name: "FolioModelsTests", dependencies: ["FolioTestSupport", "FolioModels", "FolioTokenizers", "FolioWeights", "CFolioKernels"],
                     swiftSettings: swiftSettings),
     ]
 )

@@ -119,7 +119,12 @@ static void decode_pair_scalar(int type, const uint8_t *row, int64_t p, uint8_t 
 
 /// Q4_0, Q8_0 and Q6_K have wm = c * wd: their lanes accumulate wd * (s * xd + c * xs) (one FMA fewer per lane).
 static float symmetric_offset(int type) {
-    return type == FOLIO_GGML_Q4_0 ? -8.0f : type == FOLIO_GGML_Q8_0 ? -128.0f : type == FOLIO_GGML_Q6_K ? -32.0f : 0.0f;
+    switch (type) {
+    case FOLIO_GGML_Q4_0: return -8.0f;
+    case FOLIO_GGML_Q8_0: return -128.0f;
+    case FOLIO_GGML_Q6_K: return -32.0f;
+    default: return 0.0f;
+    }
 }
 
 static float qdot_scalar(int type, const uint8_t *row, int64_t cols, const int8_t *q, const float *xd4, const float *xs4) {
@@ -381,6 +386,117 @@ static void qmatmul_avx512(int type, const uint8_t *w, int64_t rb, int64_t cols,
         }
     }
 }
+// ---- AVX2 (no VNNI): the same lane formula with vpmaddubsw + vpmaddwd over 32-element halves ----
+// vpmaddubsw saturates at 16 bits, which 6-bit unsigned weights times int8 activations never reach; Q8_0's signed
+// weights use |w| and sign(q, w) instead of the +128 offset (|w| <= 128 keeps pairs under 32767).
+#define AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
+#define AVX2_INLINE AVX2_TARGET __attribute__((always_inline)) static inline
+
+/// Half h (elements 32h..32h+31) of pair p: u[32], per-lane wd/wm (8 lanes of 4). *sgn: u holds |w| of signed
+/// weights (Q8_0), and the activations must take w's signs.
+AVX2_INLINE void decode_half_avx2(const int type, const uint8_t *row, int64_t p, int h, __m256i *u, __m256 *wd, __m256 *wm) {
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    switch (type) {
+    case FOLIO_GGML_Q4_0: case FOLIO_GGML_Q4_1: {
+        const uint8_t *qs;
+        float d, m;
+        if (type == FOLIO_GGML_Q4_0) {
+            const block_q4_0 *b = (const block_q4_0 *)row + 2 * p + h;
+            qs = b->qs; d = _cvtsh_ss(b->d); m = 0;
+        } else {
+            const block_q4_1 *b = (const block_q4_1 *)row + 2 * p + h;
+            qs = b->qs; d = _cvtsh_ss(b->d); m = _cvtsh_ss(b->m);
+        }
+        const __m128i v = _mm_loadu_si128((const __m128i *)qs);
+        *u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
+        *wd = _mm256_set1_ps(d); *wm = _mm256_set1_ps(m);
+        break;
+    }
+    case FOLIO_GGML_Q8_0: {
+        const block_q8_0 *b = (const block_q8_0 *)row + 2 * p + h;
+        *u = _mm256_loadu_si256((const __m256i *)b->qs);  // signed; the kernel takes |w| and moves the signs
+        *wd = _mm256_set1_ps(_cvtsh_ss(b->d)); *wm = _mm256_setzero_ps();
+        break;
+    }
+    case FOLIO_GGML_Q4_K: case FOLIO_GGML_Q5_K: {
+        const int j = (int)(p & 3);
+        const uint8_t *scales, *qs, *qh = 0;
+        float d, dmin;
+        if (type == FOLIO_GGML_Q4_K) {
+            const block_q4_K *b = (const block_q4_K *)row + p / 4;
+            scales = b->scales; qs = b->qs; d = _cvtsh_ss(b->d); dmin = _cvtsh_ss(b->dmin);
+        } else {
+            const block_q5_K *b = (const block_q5_K *)row + p / 4;
+            scales = b->scales; qs = b->qs; qh = b->qh; d = _cvtsh_ss(b->d); dmin = _cvtsh_ss(b->dmin);
+        }
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * j)), m4y = _mm256_set1_epi8(0x0F);
+        __m256i x = h == 0 ? _mm256_and_si256(v, m4y) : _mm256_and_si256(_mm256_srli_epi16(v, 4), m4y);
+        if (qh) {
+            const __m256i hb = _mm256_and_si256(_mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)qh), _mm_cvtsi32_si128(2 * j + h)),
+                                                _mm256_set1_epi8(1));
+            x = _mm256_or_si256(x, _mm256_slli_epi16(hb, 4));
+        }
+        uint8_t sc, mn;
+        get_scale_min_k4(2 * j + h, scales, &sc, &mn);
+        *u = x; *wd = _mm256_set1_ps(d * sc); *wm = _mm256_set1_ps(-dmin * mn);
+        break;
+    }
+    case FOLIO_GGML_Q6_K: {
+        const block_q6_K *b = (const block_q6_K *)row + p / 4;
+        const int j = (int)(p & 3), n = j / 2, pp = j % 2;
+        const uint8_t *ql = b->ql + 64 * n + 32 * h;
+        const int8_t *sc = b->scales + 8 * n + 4 * pp + 2 * h;
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * n)), m2 = _mm256_set1_epi8(3), m4y = _mm256_set1_epi8(0x0F);
+        __m256i l = _mm256_loadu_si256((const __m256i *)ql);
+        if (pp) l = _mm256_srli_epi16(l, 4);
+        const __m256i hb = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(4 * pp + 2 * h)), m2);
+        *u = _mm256_or_si256(_mm256_and_si256(l, m4y), _mm256_slli_epi16(hb, 4));
+        const float d = _cvtsh_ss(b->d);
+        *wd = _mm256_setr_ps(d * sc[0], d * sc[0], d * sc[0], d * sc[0], d * sc[1], d * sc[1], d * sc[1], d * sc[1]);
+        *wm = _mm256_setzero_ps();
+        break;
+    }
+    }
+}
+
+AVX2_TARGET static float qdot_avx2(const int type, const uint8_t *row, int64_t cols, const int8_t *q, const float *xd4, const float *xs4) {
+    const float c = type == FOLIO_GGML_Q8_0 ? 0.0f : symmetric_offset(type);
+    const int sym = type == FOLIO_GGML_Q4_0 || type == FOLIO_GGML_Q8_0 || type == FOLIO_GGML_Q6_K;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t p = 0; p < cols / 64; p++) {
+        for (int h = 0; h < 2; h++) {
+            __m256i u, xq = _mm256_loadu_si256((const __m256i *)(q + 64 * p + 32 * h));
+            __m256 wd, wm;
+            decode_half_avx2(type, row, p, h, &u, &wd, &wm);
+            if (type == FOLIO_GGML_Q8_0) { xq = _mm256_sign_epi8(xq, u); u = _mm256_abs_epi8(u); }
+            const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(u, xq), ones));
+            const __m256 xd = _mm256_loadu_ps(xd4 + 16 * p + 8 * h), xs = _mm256_loadu_ps(xs4 + 16 * p + 8 * h);
+            if (sym) acc = _mm256_fmadd_ps(wd, _mm256_fmadd_ps(s, xd, _mm256_mul_ps(_mm256_set1_ps(c), xs)), acc);
+            else acc = _mm256_fmadd_ps(wm, xs, _mm256_fmadd_ps(s, _mm256_mul_ps(wd, xd), acc));
+        }
+    }
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_shuffle_ps(r, r, 1));
+    return _mm_cvtss_f32(r);
+}
+
+static void qmatmul_avx2(int type, const uint8_t *w, int64_t rb, int64_t cols, int64_t r0, int64_t r1,
+                         const int8_t *q, const float *xd4, const float *xs4, int64_t T, float *y, int64_t ldy) {
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t t = 0; t < T; t++)
+            y[t * ldy + r] = qdot_avx2(type, w + r * rb, cols, q + t * cols, xd4 + t * (cols / 4), xs4 + t * (cols / 4));
+}
+
+static int have_avx2(void) {
+    static int v = -1;
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    }
+    return v;
+}
 #endif
 
 int folio_have_vnni(void) {
@@ -408,17 +524,42 @@ void folio_quantize_act_ref(const float *x, int64_t cols, int8_t *q, float *xd4,
     quantize_act_scalar(x, cols, q, xd4, xs4);
 }
 
+int folio_qmatmul_isa(void) {
+#if defined(__x86_64__)
+    if (folio_have_vnni()) return FOLIO_ISA_AVX512_VNNI;
+    if (have_avx2()) return FOLIO_ISA_AVX2;
+#endif
+    return FOLIO_ISA_SCALAR;
+}
+
+int folio_qmatmul_rows_isa(int isa, int type, const void *w, int64_t row_bytes, int64_t cols, int64_t row_begin, int64_t row_end,
+                           const int8_t *q, const float *xd4, const float *xs4, int64_t T, float *y, int64_t ldy) {
+    if (!folio_qmatmul_supported(type, cols)) return -1;
+    const uint8_t *wb = (const uint8_t *)w;
+    switch (isa) {
+#if defined(__x86_64__)
+    case FOLIO_ISA_AVX512_VNNI:
+        if (!folio_have_vnni()) return -1;
+        qmatmul_avx512(type, wb, row_bytes, cols, row_begin, row_end, q, xd4, xs4, T, y, ldy);
+        return 0;
+    case FOLIO_ISA_AVX2:
+        if (!have_avx2()) return -1;
+        qmatmul_avx2(type, wb, row_bytes, cols, row_begin, row_end, q, xd4, xs4, T, y, ldy);
+        return 0;
+#endif
+    case FOLIO_ISA_SCALAR:
+        qmatmul_scalar(type, wb, row_bytes, cols, row_begin, row_end, q, xd4, xs4, T, y, ldy);
+        return 0;
+    default:
+        return -1;
+    }
+}
+
 int folio_qmatmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t row_begin, int64_t row_end,
                        const int8_t *q, const float *xd4, const float *xs4, int64_t T, float *y, int64_t ldy) {
-    if (!folio_qmatmul_supported(type, cols)) return -1;
-#if defined(__x86_64__)
-    if (folio_have_vnni()) {
-        qmatmul_avx512(type, (const uint8_t *)w, row_bytes, cols, row_begin, row_end, q, xd4, xs4, T, y, ldy);
-        return 0;
-    }
-#endif
-    qmatmul_scalar(type, (const uint8_t *)w, row_bytes, cols, row_begin, row_end, q, xd4, xs4, T, y, ldy);
-    return 0;
+    static int isa = -1;  // benign race: every thread computes the same value
+    if (isa < 0) isa = folio_qmatmul_isa();
+    return folio_qmatmul_rows_isa(isa, type, w, row_bytes, cols, row_begin, row_end, q, xd4, xs4, T, y, ldy);
 }
 
 int folio_qmatmul_rows_ref(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t row_begin, int64_t row_end,

@@ -99,9 +99,10 @@ public final class QuantizedActivations: @unchecked Sendable {
     deinit { q.deallocate(); xd4.deallocate(); xs4.deallocate() }
 }
 
-/// Whether `w` runs on the quantized int8 kernels on this CPU (GGUF Q4_0/Q4_1/Q8_0/Q4_K/Q5_K/Q6_K, AVX-512 VNNI).
+/// Whether `w` runs on the quantized int8 kernels on this CPU (GGUF Q4_0/Q4_1/Q8_0/Q4_K/Q5_K/Q6_K with AVX-512 VNNI
+/// or AVX2; elsewhere the float32 matmul is faster than the scalar int8 definition).
 public func hasQuantizedKernel(_ w: MatrixRef) -> Bool {
-    folio_have_vnni() != 0 && folio_qmatmul_supported(w.type, Int64(w.cols)) != 0
+    folio_qmatmul_isa() != Int32(FOLIO_ISA_SCALAR) && folio_qmatmul_supported(w.type, Int64(w.cols)) != 0
 }
 
 /// y[t, r] = dot(W[r], x[t]) with x quantized (the fast path). Rows are split over `threads` in groups of 4.

@@ -19,7 +19,8 @@ extension CausalLM {
             }
             let cfg = try ModelConfig.fromHuggingFace(j, family: family, architecture: arch, path: cfgPath)
             let st = try SafetensorsCheckpoint(directory: path)
-            let w = try WeightLoader(source: st, config: cfg, isGGUF: false).load()
+            var w = try WeightLoader(source: st, config: cfg, isGGUF: false).load()
+            if let qt = options.quantization { w = try w.quantized(to: qt, threads: options.threads) }
             return CausalLM(config: cfg, weights: w, source: st, path: path, options: options)
         }
         let g = try GGUFFile(path: path)
@@ -28,7 +29,8 @@ extension CausalLM {
             throw FolioError.unsupported(path: path, what: "architecture \(arch) (supported: \(ModelFamily.supportedNames.joined(separator: ", ")))")
         }
         let cfg = try ModelConfig.fromGGUF(g, family: family)
-        let w = try WeightLoader(source: g, config: cfg, isGGUF: true).load()
+        var w = try WeightLoader(source: g, config: cfg, isGGUF: true).load()
+        if let qt = options.quantization { w = try w.quantized(to: qt, threads: options.threads) }
         return CausalLM(config: cfg, weights: w, source: g, path: path, options: options)
     }
 

@@ -102,9 +102,13 @@ public struct ForwardOptions: Sendable, Equatable {
     public var reference: Bool
     /// Threads for matrix products and attention (default: every core).
     public var threads: Int
-    public init(reference: Bool = false, threads: Int? = nil) {
+    /// Re-encode float (F32/F16/BF16) projection weights at load as Q8_0 or Q4_0 (vLLM's `--quantization`), so
+    /// Hugging Face checkpoints run on the quantized kernels too. nil keeps the checkpoint's encoding.
+    public var quantization: TensorType?
+    public init(reference: Bool = false, threads: Int? = nil, quantization: TensorType? = nil) {
         self.reference = reference
         self.threads = max(1, threads ?? defaultThreadCount)
+        self.quantization = quantization
     }
 }
 

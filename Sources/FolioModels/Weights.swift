@@ -1,3 +1,4 @@
+import FolioKernels
 import FolioWeights
 
 /// One feed-forward expert (or the dense MLP): down(act(gate(x)) * up(x)).
@@ -195,4 +196,35 @@ struct WeightLoader {
             ffnNorm: try norm(p + "ffn_norm.weight"), ffn: ffn,
             postFfnNorm: gemma ? try norm(p + "post_ffw_norm.weight") : nil)
     }
+}
+
+extension ModelWeights {
+    /// The same weights with `transform` applied to every projection (q/k/v/o, MLP, experts, output head);
+    /// embeddings, norms and MoE routers stay as they are.
+    func mapProjections(_ transform: (WeightTensor) throws -> WeightTensor) throws -> ModelWeights {
+        func mlp(_ m: MLPWeights) throws -> MLPWeights {
+            MLPWeights(gate: try transform(m.gate), up: try transform(m.up), down: try transform(m.down))
+        }
+        let layers = try self.layers.map { l -> LayerWeights in
+            let ffn: FeedForward
+            switch l.ffn {
+            case .dense(let m): ffn = .dense(try mlp(m))
+            case .moe(let router, let experts): ffn = .moe(router: router, experts: try experts.map(mlp))
+            }
+            return LayerWeights(attnNorm: l.attnNorm, q: try transform(l.q), k: try transform(l.k), v: try transform(l.v),
+                                o: try transform(l.o), qBias: l.qBias, kBias: l.kBias, vBias: l.vBias, qNorm: l.qNorm,
+                                kNorm: l.kNorm, postAttnNorm: l.postAttnNorm, ffnNorm: l.ffnNorm, ffn: ffn, postFfnNorm: l.postFfnNorm)
+        }
+        return ModelWeights(embedding: embedding, layers: layers, finalNorm: finalNorm, lmHead: try transform(lmHead),
+                            ropeFreqFactors: ropeFreqFactors)
+    }
+
+    /// Float projection weights re-encoded as `target` (Q8_0 or Q4_0) for `--quantization`.
+    func quantized(to target: TensorType, threads: Int) throws -> ModelWeights {
+        try mapProjections { w in
+            guard w.isQuantizable else { return w }
+            return try w.quantized(to: target) { n, body in parallelFor(n, minChunk: 64, threads: threads, body) }
+        }
+    }
+
 }

@@ -103,3 +103,37 @@ extension WeightSource {
         return t
     }
 }
+
+/// Bytes Folio allocates itself (weights quantized at load time), freed with the last tensor that uses them.
+final class OwnedBytes: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    init(count: Int) { pointer = .allocate(byteCount: max(count, 1), alignment: 64) }
+    deinit { pointer.deallocate() }
+}
+
+extension WeightTensor {
+    /// Whether `quantized(to:)` applies: a float tensor (F32, F16, BF16) whose rows are whole 32-element blocks.
+    public var isQuantizable: Bool { [.f32, .f16, .bf16].contains(type) && cols % 32 == 0 && shape.count >= 2 }
+
+    /// This tensor re-encoded row by row as `target` (Q8_0 or Q4_0, ggml's reference quantizers) in memory Folio
+    /// owns. `parallel` runs a row-range body on several threads (pass a serial loop to stay on this one).
+    public func quantized(to target: TensorType, parallel: (Int, @escaping @Sendable (Range<Int>) -> Void) -> Void) throws -> WeightTensor {
+        guard target == .q8_0 || target == .q4_0 else {
+            throw FolioError.invalidArgument(name: "quantization", message: "'\(target)' (supported: q8_0, q4_0)")
+        }
+        guard isQuantizable else { throw FolioError.unsupported(path: name, what: "quantizing \(type) rows of \(cols) values to \(target)") }
+        guard let outRow = target.byteCount(elements: cols) else { throw FolioError.unsupported(path: name, what: "row length \(cols)") }
+        let store = OwnedBytes(count: rows * outRow)
+        let src = self, cols = self.cols, dst = store
+        parallel(rows) { range in
+            let tmp = UnsafeMutablePointer<Float>.allocate(capacity: cols)
+            defer { tmp.deallocate() }
+            for r in range {
+                src.dequantizeRow(r, into: tmp)
+                _ = folio_quantize(target.rawValue, tmp, dst.pointer + r * outRow, Int64(cols))
+            }
+        }
+        return WeightTensor(name: name, type: target, shape: shape, data: UnsafeRawPointer(store.pointer), byteCount: rows * outRow, owner: store)
+    }
+}
+

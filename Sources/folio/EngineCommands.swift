@@ -19,10 +19,18 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "KV cache element type: auto (float32), float32, float16.") var kvCacheDtype: String = "auto"
     @Option(help: "Compute threads (default: every core).") var threads: Int?
     @Flag(help: "Use the float32 reference forward pass instead of the quantized kernels.") var reference = false
+    @Option(help: "Quantize float (F32/F16/BF16) weights at load: q8_0 or q4_0.") var quantization: String?
 
     func forwardOptions() throws -> ForwardOptions {
         if let t = threads, t < 1 { throw FolioError.invalidArgument(name: "--threads", message: "must be >= 1") }
-        return ForwardOptions(reference: reference, threads: threads)
+        var q: TensorType?
+        switch quantization?.lowercased() {
+        case nil: q = nil
+        case "q8_0": q = .q8_0
+        case "q4_0": q = .q4_0
+        default: throw FolioError.invalidArgument(name: "--quantization", message: "'\(quantization!)' (q8_0 or q4_0)")
+        }
+        return ForwardOptions(reference: reference, threads: threads, quantization: q)
     }
 
     func config() throws -> EngineConfig {

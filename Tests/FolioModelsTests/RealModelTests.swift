@@ -62,10 +62,6 @@ struct FastPathTests {
         let path = try RealModels.smol
         let ref = try CausalLM.load(path: path, options: ForwardOptions(reference: true)), fast = try CausalLM.load(path: path)
         var positions = 0, agree = 0, agreeHF = 0, kl = 0.0, maxKL = 0.0
-        func logSoftmax(_ x: [Float]) -> [Double] {
-            let m = Double(x.max()!), s = x.reduce(0.0) { $0 + exp(Double($1) - m) }
-            return x.map { Double($0) - m - log(s) }
-        }
         for c in g.cases {
             let a = try ref.forward(tokens: c.prompt_token_ids, cache: ref.makeCache(capacity: 128), allLogits: true)
             let b = try fast.forward(tokens: c.prompt_token_ids, cache: fast.makeCache(capacity: 128), allLogits: true)

@@ -52,37 +52,68 @@ struct QuantKernelTests {
             folio_quantize_act_ref(x.withUnsafeBufferPointer { $0.baseAddress! + t * cols }, Int64(cols), &q2[t * cols], &xd2[t * cols / 4], &xs2[t * cols / 4])
         }
         #expect(q == q2 && xd == xd2 && xs == xs2, "vectorized activation quantization differs from its scalar definition")
-        print("qmatmul: VNNI kernels \(folio_have_vnni() != 0 ? "in use" : "unavailable (scalar path)")")
+        print("qmatmul: this CPU's best kernels: \(["scalar", "AVX2", "AVX-512 VNNI"][Int(folio_qmatmul_isa())])")
         for (type, name) in Self.types {
             #expect(folio_qmatmul_supported(type, Int64(cols)) == 1)
             let (w, rb) = randomRows(type: type, rows: rows, cols: cols, rng: &rng)
-            var fast = [Float](repeating: 0, count: T * rows), ref = fast, single = fast
-            #expect(folio_qmatmul_rows(type, w, Int64(rb), Int64(cols), 0, Int64(rows), q, xd, xs, Int64(T), &fast, Int64(rows)) == 0)
+            var ref = [Float](repeating: 0, count: T * rows)
             #expect(folio_qmatmul_rows_ref(type, w, Int64(rb), Int64(cols), 0, Int64(rows), q, xd, xs, Int64(T), &ref, Int64(rows)) == 0)
-            for t in 0..<T {   // each token alone, and rows in odd-sized pieces
-                for (lo, hi) in [(0, 5), (5, 6), (6, rows)] {
-                    _ = single.withUnsafeMutableBufferPointer { y in
-                        folio_qmatmul_rows(type, w, Int64(rb), Int64(cols), Int64(lo), Int64(hi), Array(q[(t * cols)...]), Array(xd[(t * cols / 4)...]),
-                                           Array(xs[(t * cols / 4)...]), 1, y.baseAddress! + t * rows, Int64(rows))
-                    }
-                }
-            }
-            var maxFast: Float = 0, maxRef: Double = 0, scale: Double = 0
+            var maxRef: Double = 0, scale: Double = 0
             var row = [Float](repeating: 0, count: cols)
             for r in 0..<rows {
                 _ = w.withUnsafeBytes { folio_dequantize(type, $0.baseAddress! + r * rb, &row, Int64(cols)) }
                 for t in 0..<T {
                     var exact = 0.0
                     for i in 0..<cols { exact += Double(row[i]) * Double(q[t * cols + i]) * Double(xd[t * cols / 4 + i / 4]) }
-                    maxFast = max(maxFast, abs(fast[t * rows + r] - ref[t * rows + r]))
                     maxRef = max(maxRef, abs(Double(ref[t * rows + r]) - exact))
                     scale = max(scale, abs(exact))
                 }
             }
-            print("\(name) cols \(cols): max |kernel - scalar reference| = \(maxFast), max |reference - float64 dequantized dot| = \(maxRef) (max |y| \(scale))")
-            #expect(Double(maxFast) <= 2e-6 * scale, "\(name)")
+            print("\(name) cols \(cols): max |scalar reference - float64 dot of dequantized rows| = \(maxRef) (max |y| \(scale))")
             #expect(maxRef <= 2e-6 * scale, "\(name)")
-            #expect(single == fast, "\(name): a token's result depends on its batch")
+            for (isa, isaName) in [(FOLIO_ISA_AVX2, "AVX2"), (FOLIO_ISA_AVX512_VNNI, "AVX-512 VNNI")] {
+                var fast = [Float](repeating: 0, count: T * rows), single = fast
+                guard folio_qmatmul_rows_isa(Int32(isa), type, w, Int64(rb), Int64(cols), 0, Int64(rows), q, xd, xs, Int64(T), &fast, Int64(rows)) == 0 else {
+                    print("\(name): \(isaName) not available on this CPU")
+                    continue
+                }
+                for t in 0..<T {   // each token alone, and rows in odd-sized pieces
+                    for (lo, hi) in [(0, 5), (5, 6), (6, rows)] {
+                        _ = single.withUnsafeMutableBufferPointer { y in
+                            folio_qmatmul_rows_isa(Int32(isa), type, w, Int64(rb), Int64(cols), Int64(lo), Int64(hi), Array(q[(t * cols)...]),
+                                                   Array(xd[(t * cols / 4)...]), Array(xs[(t * cols / 4)...]), 1, y.baseAddress! + t * rows, Int64(rows))
+                        }
+                    }
+                }
+                let maxFast = zip(fast, ref).map { abs($0 - $1) }.max()!
+                print("\(name) cols \(cols) \(isaName): max |kernel - scalar reference| = \(maxFast)")
+                #expect(Double(maxFast) <= 2e-6 * scale, "\(name) \(isaName)")
+                #expect(single == fast, "\(name) \(isaName): a token's result depends on its batch")
+            }
+        }
+    }
+
+    @Test("float16/bfloat16 single-token rows read in place equal the dequantized 4x4 kernel's results")
+    func halfRows() {
+        var rng = KernelRNG(s: 5)
+        let rows = 12, cols = 200, T = 4
+        let wf = (0..<(rows * cols)).map { _ in rng.float(-1, 1) }
+        var wh = [UInt16](repeating: 0, count: wf.count)
+        folio_f32_to_f16(wf, &wh, Int64(wf.count))
+        let wb = wf.map { UInt16($0.bitPattern >> 16) }
+        let x = (0..<(T * cols)).map { _ in rng.float(-1, 1) }
+        let scratch = [Float](repeating: 0, count: 64 * cols)
+        for (type, w) in [(Int32(FOLIO_GGML_F16.rawValue), wh), (Int32(FOLIO_GGML_BF16.rawValue), wb)] {
+            var batch = [Float](repeating: 0, count: T * rows), single = batch
+            var sc = scratch
+            _ = folio_matmul_rows(type, w, Int64(cols * 2), Int64(cols), 0, Int64(rows), x, Int64(cols), Int64(T), &batch, Int64(rows), &sc)
+            for t in 0..<T {
+                _ = single.withUnsafeMutableBufferPointer { y in
+                    folio_matmul_rows(type, w, Int64(cols * 2), Int64(cols), 0, Int64(rows), Array(x[(t * cols)...]), Int64(cols), 1,
+                                      y.baseAddress! + t * rows, Int64(rows), &sc)
+                }
+            }
+            #expect(single == batch, "type \(type)")
         }
     }
 

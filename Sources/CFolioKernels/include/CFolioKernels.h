@@ -31,6 +31,10 @@ float folio_bf16_to_fp32(uint16_t h);
 /// Returns 0 on success, -1 for an unsupported type or a partial block.
 int folio_dequantize(int type, const void *src, float *dst, int64_t n);
 
+/// Quantizes `n` float32 values (a multiple of 32) to Q8_0 or Q4_0 blocks as ggml's reference quantizers do.
+/// Returns -1 for another type or a partial block.
+int folio_quantize(int type, const float *src, void *dst, int64_t n);
+
 /// dot(a, b) over n float32 values.
 float folio_dot_f32(const float *a, const float *b, int64_t n);
 
@@ -66,6 +70,13 @@ void folio_quantize_act_ref(const float *x, int64_t cols, int8_t *q, float *xd4,
 /// xd4/xs4: [T, cols/4]); Y row stride ldy. Returns -1 for an unsupported type or shape.
 int folio_qmatmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t row_begin, int64_t row_end,
                        const int8_t *q, const float *xd4, const float *xs4, int64_t T, float *y, int64_t ldy);
+/// Instruction sets of the quantized kernels; folio_qmatmul_isa() is the best this CPU runs (what
+/// folio_qmatmul_rows uses).
+enum { FOLIO_ISA_SCALAR = 0, FOLIO_ISA_AVX2 = 1, FOLIO_ISA_AVX512_VNNI = 2 };
+int folio_qmatmul_isa(void);
+/// folio_qmatmul_rows on a given instruction set; -1 if this CPU lacks it (for tests and benchmarks).
+int folio_qmatmul_rows_isa(int isa, int type, const void *w, int64_t row_bytes, int64_t cols, int64_t row_begin, int64_t row_end,
+                           const int8_t *q, const float *xd4, const float *xs4, int64_t T, float *y, int64_t ldy);
 /// The scalar reference of folio_qmatmul_rows (same formula, element by element).
 int folio_qmatmul_rows_ref(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t row_begin, int64_t row_end,
                            const int8_t *q, const float *xd4, const float *xs4, int64_t T, float *y, int64_t ldy);
