@@ -61,7 +61,7 @@ if [ "$THROUGHPUT" = 1 ]; then
     kv=$(grep -o 'KV cache [0-9]* MiB' /tmp/folio-serve-bench.log | grep -o '[0-9]*' || echo 0)
     kill -TERM $pid; wait $pid || true
   done
-  rec "{\"model\": \"smollm2-135m-instruct-q4_1\", \"engine\": \"folio\", \"serve\": {\"ready_s\": $(echo "$t1 - $t0" | bc), \"rss_kib\": $rss, \"kv_mib\": $kv}}"
+  rec "{\"model\": \"smollm2-135m-instruct-q4_1\", \"engine\": \"folio\", \"serve\": {\"ready_s\": $(printf "%.3f" "$(echo "$t1 - $t0" | bc)"), \"rss_kib\": $rss, \"kv_mib\": $kv}}"
 fi
 
 $PY Benchmarks/cpu_table.py "$R" > "Benchmarks/results/cpu-$STAMP.md"
