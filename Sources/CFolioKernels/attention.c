@@ -2,6 +2,7 @@
 // (grouped-query attention): scores for every visible position, softmax, weighted sum of V. Keys and values are read
 // once per group instead of once per query head. AVX-512 variant (vectorized exp) beside a scalar definition.
 #include "CFolioKernels.h"
+#include "cpu.h"
 #include <math.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -126,21 +127,12 @@ ATT_TARGET static void attend_avx512(const float *q, int64_t G, int64_t d, const
                 _mm512_storeu_ps(out + g * d + 16 * (c0 + c), _mm512_mul_ps(acc[g][c], _mm512_set1_ps(inv[g])));
     }
 }
-
-static int att_avx512(void) {
-    static int v = -1;
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("f16c");
-    }
-    return v;
-}
 #endif
 
 void folio_attend(const float *q, int64_t G, int64_t d, const void *k, const void *v, int f16, int64_t kv_dim,
                   const int32_t *slots, int64_t n, float scale, float softcap, float *out, float *scores) {
 #if defined(__x86_64__)
-    if (att_avx512() && d % 16 == 0 && d <= 16 * ATT_MAX_D16 && G <= ATT_MAX_G) {
+    if (cpu_has(CPU_AVX512F | CPU_AVX512DQ | CPU_F16C) && d % 16 == 0 && d <= 16 * ATT_MAX_D16 && G <= ATT_MAX_G) {
         attend_avx512(q, G, d, k, v, f16, kv_dim, slots, n, scale, softcap, out, scores);
         return;
     }

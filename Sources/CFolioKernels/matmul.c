@@ -1,6 +1,7 @@
 // Float32 reference matmul over dequantized weight rows. The dot product has an AVX-512/AVX2 variant chosen at
 // run time (per-function target attributes, so the package builds with default flags on any x86-64 or arm64).
 #include "CFolioKernels.h"
+#include "cpu.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -53,9 +54,8 @@ typedef float (*dot_fn)(const float *, const float *, int64_t);
 
 static dot_fn pick_dot(void) {
 #if defined(__x86_64__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return dot_avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return dot_avx2;
+    if (cpu_has(CPU_AVX512F)) return dot_avx512;
+    if (cpu_has(CPU_AVX2 | CPU_FMA)) return dot_avx2;
 #endif
     return dot_scalar;
 }
@@ -140,17 +140,7 @@ static float dot_like_kernel_half_avx512(int bf16, const uint16_t *w, const floa
     return _mm512_reduce_add_ps(acc);
 }
 
-static int have_avx512(void) {
-    static int v = -1;
-    if (v < 0) { __builtin_cpu_init(); v = __builtin_cpu_supports("avx512f") ? 1 : 0; }
-    return v;
-}
-
-static int have_avx512bw_f16c(void) {
-    static int v = -1;
-    if (v < 0) { __builtin_cpu_init(); v = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("f16c"); }
-    return v;
-}
+static int have_avx512(void) { return cpu_has(CPU_AVX512F); }
 #endif
 
 /// Rows per block whose float32 copy stays in L2 while a block of tokens streams past it.
@@ -168,7 +158,7 @@ int folio_matmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols,
     const int avx512 = 0;
 #endif
 #if defined(__x86_64__)
-    if (avx512 && T < 4 && have_avx512bw_f16c() && (type == FOLIO_GGML_F16 || type == FOLIO_GGML_BF16)) {
+    if (avx512 && T < 4 && cpu_has(CPU_AVX512BW | CPU_AVX512VL | CPU_F16C) && (type == FOLIO_GGML_F16 || type == FOLIO_GGML_BF16)) {
         for (int64_t r = row_begin; r < row_end; r++)
             for (int64_t t = 0; t < T; t++)
                 y[t * ldy + r] = dot_like_kernel_half_avx512(type == FOLIO_GGML_BF16, (const uint16_t *)(base + r * row_bytes), x + t * ldx, cols);

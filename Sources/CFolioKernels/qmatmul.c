@@ -11,6 +11,7 @@
 // by element; the tests compare the two and compare both with float32 dot products of the dequantized weights.
 #include "CFolioKernels.h"
 #include "blocks.h"
+#include "cpu.h"
 #include <math.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -26,6 +27,26 @@ int folio_qmatmul_supported(int type, int64_t cols) {
     }
 }
 
+/// A quantized 32-block's 8 lanes: the block scale d in each, and d * (sum of the lane's 4 values).
+static inline void block_lanes(const int8_t *q, float d, float *xd4, float *xs4) {
+    for (int l = 0; l < 8; l++) {
+        xd4[l] = d;
+        xs4[l] = d * (float)(q[4 * l] + q[4 * l + 1] + q[4 * l + 2] + q[4 * l + 3]);
+    }
+}
+
+/// The fields of the Q4_K / Q5_K super-block that pair p falls in (qh is null for Q4_K).
+typedef struct { const uint8_t *scales, *qs, *qh; uint16_t d, dmin; } kquant_block;
+
+static inline kquant_block kquant_at(int type, const uint8_t *row, int64_t p) {
+    if (type == FOLIO_GGML_Q4_K) {
+        const block_q4_K *b = (const block_q4_K *)row + p / 4;
+        return (kquant_block){ b->scales, b->qs, 0, b->d, b->dmin };
+    }
+    const block_q5_K *b = (const block_q5_K *)row + p / 4;
+    return (kquant_block){ b->scales, b->qs, b->qh, b->d, b->dmin };
+}
+
 // ---- scalar reference ----
 
 /// Activation quantization, one 32-block at a time: d = max|x| / 127, q = round-half-even(x / d).
@@ -36,11 +57,7 @@ static void quantize_act_scalar(const float *x, int64_t cols, int8_t *q, float *
         for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(xb[i]));
         const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
         for (int i = 0; i < 32; i++) q[32 * b + i] = (int8_t)nearbyintf(xb[i] * id);
-        for (int l = 0; l < 8; l++) {
-            const int8_t *ql = q + 32 * b + 4 * l;
-            xd4[8 * b + l] = d;
-            xs4[8 * b + l] = d * (float)(ql[0] + ql[1] + ql[2] + ql[3]);
-        }
+        block_lanes(q + 32 * b, d, xd4 + 8 * b, xs4 + 8 * b);
     }
 }
 
@@ -74,15 +91,9 @@ static void decode_pair_scalar(int type, const uint8_t *row, int64_t p, uint8_t 
         break;
     case FOLIO_GGML_Q4_K: case FOLIO_GGML_Q5_K: {
         const int j = (int)(p % 4);
-        const uint8_t *scales, *qs, *qh = 0;
-        float d, dmin;
-        if (type == FOLIO_GGML_Q4_K) {
-            const block_q4_K *b = (const block_q4_K *)row + p / 4;
-            scales = b->scales; qs = b->qs; d = folio_fp16_to_fp32(b->d); dmin = folio_fp16_to_fp32(b->dmin);
-        } else {
-            const block_q5_K *b = (const block_q5_K *)row + p / 4;
-            scales = b->scales; qs = b->qs; qh = b->qh; d = folio_fp16_to_fp32(b->d); dmin = folio_fp16_to_fp32(b->dmin);
-        }
+        const kquant_block k = kquant_at(type, row, p);
+        const uint8_t *scales = k.scales, *qs = k.qs, *qh = k.qh;
+        const float d = folio_fp16_to_fp32(k.d), dmin = folio_fp16_to_fp32(k.dmin);
         for (int h = 0; h < 2; h++) {
             uint8_t sc, m;
             get_scale_min_k4(2 * j + h, scales, &sc, &m);
@@ -169,11 +180,7 @@ VNNI_TARGET static void quantize_act_avx512(const float *x, int64_t cols, int8_t
         const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, vid)), i1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, vid));
         _mm_storeu_si128((__m128i *)(q + 32 * b), _mm512_cvtepi32_epi8(i0));
         _mm_storeu_si128((__m128i *)(q + 32 * b + 16), _mm512_cvtepi32_epi8(i1));
-        for (int l = 0; l < 8; l++) {
-            const int8_t *ql = q + 32 * b + 4 * l;
-            xd4[8 * b + l] = d;
-            xs4[8 * b + l] = d * (float)(ql[0] + ql[1] + ql[2] + ql[3]);
-        }
+        block_lanes(q + 32 * b, d, xd4 + 8 * b, xs4 + 8 * b);
     }
 }
 
@@ -233,27 +240,20 @@ VNNI_INLINE void decode_pair_avx512(const int type, const uint8_t *row, int64_t 
     }
     case FOLIO_GGML_Q4_K: case FOLIO_GGML_Q5_K: {
         const int j = (int)(p & 3);
-        const uint8_t *scales, *qs;
-        float d, dmin;
-        __m256i lo, hi;
-        if (type == FOLIO_GGML_Q4_K) {
-            const block_q4_K *b = (const block_q4_K *)row + p / 4;
-            scales = b->scales; qs = b->qs; d = h2f(b->d); dmin = h2f(b->dmin);
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
-            lo = _mm256_and_si256(v, m4); hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-        } else {
-            const block_q5_K *b = (const block_q5_K *)row + p / 4;
-            scales = b->scales; qs = b->qs; d = h2f(b->d); dmin = h2f(b->dmin);
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)b->qh), one = _mm256_set1_epi8(1);
+        const kquant_block k = kquant_at(type, row, p);
+        const float d = h2f(k.d), dmin = h2f(k.dmin);
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(k.qs + 32 * j));
+        __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        if (k.qh) {
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)k.qh), one = _mm256_set1_epi8(1);
             const __m256i hb0 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j)), one);
             const __m256i hb1 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j + 1)), one);
-            lo = _mm256_or_si256(_mm256_and_si256(v, m4), _mm256_slli_epi16(hb0, 4));
-            hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), _mm256_slli_epi16(hb1, 4));
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(hb0, 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(hb1, 4));
         }
         uint8_t s0, m0, s1, m1;
-        get_scale_min_k4(2 * j, scales, &s0, &m0);
-        get_scale_min_k4(2 * j + 1, scales, &s1, &m1);
+        get_scale_min_k4(2 * j, k.scales, &s0, &m0);
+        get_scale_min_k4(2 * j + 1, k.scales, &s1, &m1);
         *u = join(lo, hi); *wd = lanes2(d * s0, d * s1); *wm = lanes2(-dmin * m0, -dmin * m1);
         break;
     }
@@ -386,14 +386,15 @@ static void qmatmul_avx512(int type, const uint8_t *w, int64_t rb, int64_t cols,
         }
     }
 }
+
 // ---- AVX2 (no VNNI): the same lane formula with vpmaddubsw + vpmaddwd over 32-element halves ----
 // vpmaddubsw saturates at 16 bits, which 6-bit unsigned weights times int8 activations never reach; Q8_0's signed
 // weights use |w| and sign(q, w) instead of the +128 offset (|w| <= 128 keeps pairs under 32767).
 #define AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
 #define AVX2_INLINE AVX2_TARGET __attribute__((always_inline)) static inline
 
-/// Half h (elements 32h..32h+31) of pair p: u[32], per-lane wd/wm (8 lanes of 4). *sgn: u holds |w| of signed
-/// weights (Q8_0), and the activations must take w's signs.
+/// Half h (elements 32h..32h+31) of pair p: u[32], per-lane wd/wm (8 lanes of 4). For Q8_0, u holds the signed
+/// weights; the caller takes |w| and moves the signs onto the activations.
 AVX2_INLINE void decode_half_avx2(const int type, const uint8_t *row, int64_t p, int h, __m256i *u, __m256 *wd, __m256 *wm) {
     const __m128i m4 = _mm_set1_epi8(0x0F);
     switch (type) {
@@ -420,24 +421,17 @@ AVX2_INLINE void decode_half_avx2(const int type, const uint8_t *row, int64_t p,
     }
     case FOLIO_GGML_Q4_K: case FOLIO_GGML_Q5_K: {
         const int j = (int)(p & 3);
-        const uint8_t *scales, *qs, *qh = 0;
-        float d, dmin;
-        if (type == FOLIO_GGML_Q4_K) {
-            const block_q4_K *b = (const block_q4_K *)row + p / 4;
-            scales = b->scales; qs = b->qs; d = _cvtsh_ss(b->d); dmin = _cvtsh_ss(b->dmin);
-        } else {
-            const block_q5_K *b = (const block_q5_K *)row + p / 4;
-            scales = b->scales; qs = b->qs; qh = b->qh; d = _cvtsh_ss(b->d); dmin = _cvtsh_ss(b->dmin);
-        }
-        const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * j)), m4y = _mm256_set1_epi8(0x0F);
+        const kquant_block k = kquant_at(type, row, p);
+        const float d = _cvtsh_ss(k.d), dmin = _cvtsh_ss(k.dmin);
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(k.qs + 32 * j)), m4y = _mm256_set1_epi8(0x0F);
         __m256i x = h == 0 ? _mm256_and_si256(v, m4y) : _mm256_and_si256(_mm256_srli_epi16(v, 4), m4y);
-        if (qh) {
-            const __m256i hb = _mm256_and_si256(_mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)qh), _mm_cvtsi32_si128(2 * j + h)),
+        if (k.qh) {
+            const __m256i hb = _mm256_and_si256(_mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)k.qh), _mm_cvtsi32_si128(2 * j + h)),
                                                 _mm256_set1_epi8(1));
             x = _mm256_or_si256(x, _mm256_slli_epi16(hb, 4));
         }
         uint8_t sc, mn;
-        get_scale_min_k4(2 * j + h, scales, &sc, &mn);
+        get_scale_min_k4(2 * j + h, k.scales, &sc, &mn);
         *u = x; *wd = _mm256_set1_ps(d * sc); *wm = _mm256_set1_ps(-dmin * mn);
         break;
     }
@@ -460,8 +454,9 @@ AVX2_INLINE void decode_half_avx2(const int type, const uint8_t *row, int64_t p,
 }
 
 AVX2_TARGET static float qdot_avx2(const int type, const uint8_t *row, int64_t cols, const int8_t *q, const float *xd4, const float *xs4) {
+    // Symmetric formats take wd * (s * xd + c * xs); Q8_0 has no offset here (its signs moved onto the activations).
+    const int sym = symmetric_offset(type) != 0;
     const float c = type == FOLIO_GGML_Q8_0 ? 0.0f : symmetric_offset(type);
-    const int sym = type == FOLIO_GGML_Q4_0 || type == FOLIO_GGML_Q8_0 || type == FOLIO_GGML_Q6_K;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t p = 0; p < cols / 64; p++) {
@@ -489,28 +484,11 @@ static void qmatmul_avx2(int type, const uint8_t *w, int64_t rb, int64_t cols, i
             y[t * ldy + r] = qdot_avx2(type, w + r * rb, cols, q + t * cols, xd4 + t * (cols / 4), xs4 + t * (cols / 4));
 }
 
-static int have_avx2(void) {
-    static int v = -1;
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    }
-    return v;
-}
+static int have_avx2(void) { return cpu_has(CPU_AVX2 | CPU_FMA | CPU_F16C); }
 #endif
 
 int folio_have_vnni(void) {
-#if defined(__x86_64__)
-    static int v = -1;
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
-            && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("f16c");
-    }
-    return v;
-#else
-    return 0;
-#endif
+    return cpu_has(CPU_AVX512F | CPU_AVX512BW | CPU_AVX512VL | CPU_AVX512DQ | CPU_AVX512VNNI | CPU_F16C);
 }
 
 void folio_quantize_act(const float *x, int64_t cols, int8_t *q, float *xd4, float *xs4) {
@@ -557,14 +535,10 @@ int folio_qmatmul_rows_isa(int isa, int type, const void *w, int64_t row_bytes, 
 
 int folio_qmatmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t row_begin, int64_t row_end,
                        const int8_t *q, const float *xd4, const float *xs4, int64_t T, float *y, int64_t ldy) {
-    static int isa = -1;  // benign race: every thread computes the same value
-    if (isa < 0) isa = folio_qmatmul_isa();
-    return folio_qmatmul_rows_isa(isa, type, w, row_bytes, cols, row_begin, row_end, q, xd4, xs4, T, y, ldy);
+    return folio_qmatmul_rows_isa(folio_qmatmul_isa(), type, w, row_bytes, cols, row_begin, row_end, q, xd4, xs4, T, y, ldy);
 }
 
 int folio_qmatmul_rows_ref(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t row_begin, int64_t row_end,
                            const int8_t *q, const float *xd4, const float *xs4, int64_t T, float *y, int64_t ldy) {
-    if (!folio_qmatmul_supported(type, cols)) return -1;
-    qmatmul_scalar(type, (const uint8_t *)w, row_bytes, cols, row_begin, row_end, q, xd4, xs4, T, y, ldy);
-    return 0;
+    return folio_qmatmul_rows_isa(FOLIO_ISA_SCALAR, type, w, row_bytes, cols, row_begin, row_end, q, xd4, xs4, T, y, ldy);
 }

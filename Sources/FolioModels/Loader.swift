@@ -9,6 +9,7 @@ extension CausalLM {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw FolioError.io(path: path, message: "no such file or directory")
         }
+        let cfg: ModelConfig, source: any WeightSource
         if isDir.boolValue {
             let cfgPath = path + "/config.json"
             guard FileManager.default.fileExists(atPath: cfgPath) else { throw FolioError.missing(path: path, what: "config.json") }
@@ -17,21 +18,20 @@ extension CausalLM {
             guard let arch = names.first(where: { ModelFamily.forHuggingFace($0) != nil }), let family = ModelFamily.forHuggingFace(arch) else {
                 throw FolioError.unsupported(path: cfgPath, what: "architecture \(names) (supported: \(ModelFamily.supportedNames.joined(separator: ", ")))")
             }
-            let cfg = try ModelConfig.fromHuggingFace(j, family: family, architecture: arch, path: cfgPath)
-            let st = try SafetensorsCheckpoint(directory: path)
-            var w = try WeightLoader(source: st, config: cfg, isGGUF: false).load()
-            if let qt = options.quantization { w = try w.quantized(to: qt, threads: options.threads) }
-            return CausalLM(config: cfg, weights: w, source: st, path: path, options: options)
+            cfg = try ModelConfig.fromHuggingFace(j, family: family, architecture: arch, path: cfgPath)
+            source = try SafetensorsCheckpoint(directory: path)
+        } else {
+            let g = try GGUFFile(path: path)
+            guard let arch = g.architecture else { throw FolioError.missing(path: path, what: "general.architecture") }
+            guard let family = ModelFamily.forGGUF(arch) else {
+                throw FolioError.unsupported(path: path, what: "architecture \(arch) (supported: \(ModelFamily.supportedNames.joined(separator: ", ")))")
+            }
+            cfg = try ModelConfig.fromGGUF(g, family: family)
+            source = g
         }
-        let g = try GGUFFile(path: path)
-        guard let arch = g.architecture else { throw FolioError.missing(path: path, what: "general.architecture") }
-        guard let family = ModelFamily.forGGUF(arch) else {
-            throw FolioError.unsupported(path: path, what: "architecture \(arch) (supported: \(ModelFamily.supportedNames.joined(separator: ", ")))")
-        }
-        let cfg = try ModelConfig.fromGGUF(g, family: family)
-        var w = try WeightLoader(source: g, config: cfg, isGGUF: true).load()
+        var w = try WeightLoader(source: source, config: cfg, isGGUF: !isDir.boolValue).load()
         if let qt = options.quantization { w = try w.quantized(to: qt, threads: options.threads) }
-        return CausalLM(config: cfg, weights: w, source: g, path: path, options: options)
+        return CausalLM(config: cfg, weights: w, source: source, path: path, options: options)
     }
 
     /// Parameter count (elements of every tensor).

@@ -7,40 +7,27 @@ import Foundation
 struct Fields {
     let obj: JSONValue
     func has(_ k: String) -> Bool { if let v = obj[k] { return !v.isNull }; return false }
-    func double(_ k: String) throws -> Double? {
+    /// Field `k` read by `get`: nil when absent or null, a 400 saying it "must be `what`" when `get` refuses it.
+    func typed<T>(_ k: String, _ what: String, _ get: (JSONValue) -> T?) throws -> T? {
         guard let v = obj[k], !v.isNull else { return nil }
-        guard let d = v.doubleValue else { throw APIError.invalid("\(k) must be a number", param: k) }
-        return d
+        guard let x = get(v) else { throw APIError.invalid("\(k) must be \(what)", param: k) }
+        return x
     }
-    func int(_ k: String) throws -> Int? {
-        guard let v = obj[k], !v.isNull else { return nil }
-        guard let i = v.intValue else { throw APIError.invalid("\(k) must be an integer", param: k) }
-        return i
-    }
-    func bool(_ k: String) throws -> Bool? {
-        guard let v = obj[k], !v.isNull else { return nil }
-        guard let b = v.boolValue else { throw APIError.invalid("\(k) must be a boolean", param: k) }
-        return b
-    }
-    func string(_ k: String) throws -> String? {
-        guard let v = obj[k], !v.isNull else { return nil }
-        guard let s = v.stringValue else { throw APIError.invalid("\(k) must be a string", param: k) }
-        return s
-    }
+    func double(_ k: String) throws -> Double? { try typed(k, "a number") { $0.doubleValue } }
+    func int(_ k: String) throws -> Int? { try typed(k, "an integer") { $0.intValue } }
+    func bool(_ k: String) throws -> Bool? { try typed(k, "a boolean") { $0.boolValue } }
+    func string(_ k: String) throws -> String? { try typed(k, "a string") { $0.stringValue } }
     func strings(_ k: String) throws -> [String]? {
-        guard let v = obj[k], !v.isNull else { return nil }
-        if let s = v.stringValue { return [s] }
-        guard let a = v.arrayValue, let out = Optional(a.compactMap(\.stringValue)), out.count == a.count else {
-            throw APIError.invalid("\(k) must be a string or a list of strings", param: k)
-        }
-        return out
+        try typed(k, "a string or a list of strings") { v in v.stringValue.map { [$0] } ?? Self.each(v) { $0.stringValue } }
     }
     func ints(_ k: String) throws -> [Int32]? {
-        guard let v = obj[k], !v.isNull else { return nil }
-        guard let a = v.arrayValue, let out = Optional(a.compactMap { $0.intValue.map(Int32.init(truncatingIfNeeded:)) }), out.count == a.count else {
-            throw APIError.invalid("\(k) must be a list of integers", param: k)
-        }
-        return out
+        try typed(k, "a list of integers") { v in Self.each(v) { $0.intValue.map(Int32.init(truncatingIfNeeded:)) } }
+    }
+    /// Every element of array `v` read by `get`, or nil when `v` is not an array or `get` refuses an element.
+    static func each<T>(_ v: JSONValue, _ get: (JSONValue) -> T?) -> [T]? {
+        guard let a = v.arrayValue else { return nil }
+        let out = a.compactMap(get)
+        return out.count == a.count ? out : nil
     }
 }
 
