@@ -5,7 +5,7 @@
 #     decode tok/s  = 127 / (p50(1 prompt token, 128 out) - p50(1 prompt token, 1 out))   (first token excluded, as tg128)
 #     bandwidth bound = 22 GB/s (two cores, ../shared/STYLE.md) / bytes of weights read per token
 #   offline throughput on SmolLM2 (64 prompts x 128 random tokens, 64 out): folio bench throughput vs Hugging Face
-#     transformers generate (fp32, batch 64) vs llama-batched-bench (64 sequences, same token counts)
+#     transformers generate (fp32, batch 64, and one prompt at a time) vs llama-batched-bench (64 sequences, same token counts)
 #   serve: seconds from `folio serve` start to /health answering (second start: page cache warm), and resident memory.
 # Writes Benchmarks/results/cpu-DATE.{jsonl,md} and replaces the table between the cpu-bench markers in BENCHMARKS.md.
 # Needs: a release build (swift build -c release), the peers (../shared/peers/run_peers.sh install models gguf, and
@@ -26,6 +26,10 @@ R=Benchmarks/results/cpu-$STAMP.jsonl
 : > "$R"
 rec() { echo "$1" | tee -a "$R"; }
 lat() { $folio bench latency --model "$1" --input-len "$2" --output-len "$3" --batch-size 1 --iters "$4" --json 2>/dev/null; }
+
+# The machine's read bandwidth with 2 threads, for the decode bandwidth bound (Benchmarks/membw.c).
+cc -O2 -march=native -pthread Benchmarks/membw.c -o .build/membw
+rec "{\"model\": \"machine\", \"membw\": $(.build/membw 2 2048 7)}"
 
 for m in $MODELS; do
   name=$(basename "$m" .gguf)
@@ -48,6 +52,7 @@ if [ "$THROUGHPUT" = 1 ]; then
   echo "== throughput  $(date +%T)" >&2
   rec "{\"model\": \"smollm2-135m-instruct-q4_1\", \"engine\": \"folio\", \"throughput\": $($folio bench throughput --model $SMOL --num-prompts 64 --input-len 128 --output-len 64 --json 2>/dev/null)}"
   rec "{\"model\": \"smollm2-135m-instruct-q4_1\", \"engine\": \"transformers\", \"throughput\": $($PY Benchmarks/hf_throughput.py $SMOL --num-prompts 64 --input-len 128 --output-len 64 2>/dev/null | tail -1)}"
+  rec "{\"model\": \"smollm2-135m-instruct-q4_1\", \"engine\": \"transformers-b1\", \"throughput\": $($PY Benchmarks/hf_throughput.py $SMOL --num-prompts 64 --input-len 128 --output-len 64 --batch 1 2>/dev/null | tail -1)}"
   rec "{\"model\": \"smollm2-135m-instruct-q4_1\", \"engine\": \"llama.cpp-batched\", \"throughput\": [$($BIN/llama-batched-bench -m $SMOL -c 12352 -b 2048 -ub 512 -npp 128 -ntg 64 -npl 64 -t 2 --output-format jsonl 2>/dev/null | grep '^{' | paste -sd,)]}"
   echo "== serve startup  $(date +%T)" >&2
   for i in 1 2; do

@@ -54,6 +54,7 @@ float folio_bf16_to_fp32(uint16_t h) {
 #define FP16(x) folio_fp16_to_fp32(x)
 
 int64_t folio_type_block_elements(int type) {
+    if (type & FOLIO_PACKED) type &= ~FOLIO_PACKED;  // a packed layout keeps its source's bytes per block
     switch (type) {
     case FOLIO_GGML_F32: case FOLIO_GGML_F16: case FOLIO_GGML_BF16: case FOLIO_GGML_F64:
     case FOLIO_GGML_I8: case FOLIO_GGML_I16: case FOLIO_GGML_I32: case FOLIO_GGML_I64: return 1;
@@ -66,6 +67,7 @@ int64_t folio_type_block_elements(int type) {
 }
 
 int64_t folio_type_block_bytes(int type) {
+    if (type & FOLIO_PACKED) type &= ~FOLIO_PACKED;
     switch (type) {
     case FOLIO_GGML_F32: return 4; case FOLIO_GGML_F16: return 2; case FOLIO_GGML_BF16: return 2;
     case FOLIO_GGML_F64: return 8; case FOLIO_GGML_I8: return 1; case FOLIO_GGML_I16: return 2;
@@ -258,6 +260,7 @@ static void deq_q8_K(const block_q8_K *x, float *y, int64_t nb) {
 }
 
 int folio_dequantize(int type, const void *src, float *dst, int64_t n) {
+    if (type & FOLIO_PACKED) return -1;  // rows of a packed matrix: folio_packed_row
     const int64_t be = folio_type_block_elements(type);
     if (be == 0 || n % be != 0) return -1;
     const int64_t nb = n / be;

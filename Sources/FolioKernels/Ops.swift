@@ -73,13 +73,15 @@ public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) 
 }
 
 /// Activation rows quantized to int8 blocks of 32 for the quantized kernels (see CFolioKernels' qmatmul.c).
-/// q: [T, cols] int8; xd4, xs4: [T, cols / 4] (block scale, and scale * sum of each 4-value lane).
+/// q: [T, cols] int8; xd4, xs4: [T, cols / 4] (block scale, and scale * sum of each 4-value lane); xsb: [T, cols / 32]
+/// (scale * sum of each block, for the packed kernels).
 public final class QuantizedActivations: @unchecked Sendable {
     public let T: Int
     public let cols: Int
     let q: UnsafeMutablePointer<Int8>
     let xd4: UnsafeMutablePointer<Float>
     let xs4: UnsafeMutablePointer<Float>
+    let xsb: UnsafeMutablePointer<Float>
 
     /// Quantizes x: [T, cols] (`cols` a multiple of 32), tokens split over `threads`.
     public init(_ x: UnsafePointer<Float>, T: Int, cols: Int, threads: Int = defaultThreadCount) {
@@ -88,28 +90,64 @@ public final class QuantizedActivations: @unchecked Sendable {
         q = .allocate(capacity: T * cols)
         xd4 = .allocate(capacity: T * cols / 4)
         xs4 = .allocate(capacity: T * cols / 4)
-        let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), qs = SharedPointer(q), ds = SharedPointer(xd4), ss = SharedPointer(xs4)
+        xsb = .allocate(capacity: T * cols / 32)
+        let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), qs = SharedPointer(q), ds = SharedPointer(xd4), ss = SharedPointer(xs4),
+            bs = SharedPointer(xsb)
         parallelFor(T, minChunk: 16, threads: threads) { range in
             for t in range {
                 folio_quantize_act(xs.p + t * cols, Int64(cols), qs.p + t * cols, ds.p + t * cols / 4, ss.p + t * cols / 4)
+                folio_act_block_sums(qs.p + t * cols, ds.p + t * cols / 4, Int64(cols), bs.p + t * cols / 32)
             }
         }
     }
 
-    deinit { q.deallocate(); xd4.deallocate(); xs4.deallocate() }
+    deinit { q.deallocate(); xd4.deallocate(); xs4.deallocate(); xsb.deallocate() }
 }
 
 /// Whether `w` runs on the quantized int8 kernels on this CPU (GGUF Q4_0/Q4_1/Q8_0/Q4_K/Q5_K/Q6_K with AVX-512 VNNI
 /// or AVX2; elsewhere the float32 matmul is faster than the scalar int8 definition).
+/// Packed Q4_0/Q4_1/Q8_0 matrices (see `WeightTensor.packed`) take the same activations.
 public func hasQuantizedKernel(_ w: MatrixRef) -> Bool {
-    folio_qmatmul_isa() != Int32(FOLIO_ISA_SCALAR) && folio_qmatmul_supported(w.type, Int64(w.cols)) != 0
+    if w.isPacked { return folio_packed_takes_int8(w.type) != 0 }
+    return folio_qmatmul_isa() != Int32(FOLIO_ISA_SCALAR) && folio_qmatmul_supported(w.type, Int64(w.cols)) != 0
+}
+
+extension MatrixRef {
+    /// A matrix in 16-row panels (CFolioKernels' packed.c).
+    public var isPacked: Bool { type & Int32(FOLIO_PACKED) != 0 }
+}
+
+/// Splits the panels of a packed matrix over `threads` in groups of 4 (the single-token tile) and runs
+/// `body(firstPanel, endPanel)` on each.
+func forPanels(_ w: MatrixRef, threads: Int, _ body: @escaping @Sendable (Int, Int) -> Void) {
+    let panels = w.rows / 16
+    parallelFor((panels + 3) / 4, minChunk: 1, threads: threads) { g in body(g.lowerBound * 4, min(panels, g.upperBound * 4)) }
+}
+
+/// y[t, r] = dot(W[r], x[t]) for a packed float (F32/F16/BF16) matrix: x float32 [T, cols].
+public func packedMatmul(_ w: MatrixRef, _ x: UnsafePointer<Float>, _ T: Int, _ y: UnsafeMutablePointer<Float>,
+                         threads: Int = defaultThreadCount) {
+    let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), ys = SharedPointer(y)
+    forPanels(w, threads: threads) { p0, p1 in
+        _ = folio_pmatmul(w.type, w.data, Int64(w.rowBytes), Int64(w.cols), Int64(p0), Int64(p1), nil, nil, nil,
+                          xs.p, Int64(w.cols), Int64(T), ys.p, Int64(w.rows))
+    }
 }
 
 /// y[t, r] = dot(W[r], x[t]) with x quantized (the fast path). Rows are split over `threads` in groups of 4.
 public func qmatmul(_ w: MatrixRef, _ x: QuantizedActivations, _ y: UnsafeMutablePointer<Float>, threads: Int = defaultThreadCount) {
     precondition(x.cols == w.cols, "activation width \(x.cols) != weight columns \(w.cols)")
     let ys = SharedPointer(y), q = SharedPointer(x.q), d = SharedPointer(x.xd4), s = SharedPointer(x.xs4)
-    let groups = (w.rows + 3) / 4, T = x.T
+    let T = x.T
+    if w.isPacked {
+        let b = SharedPointer(x.xsb)
+        forPanels(w, threads: threads) { p0, p1 in
+            _ = folio_pmatmul(w.type, w.data, Int64(w.rowBytes), Int64(w.cols), Int64(p0), Int64(p1), q.p, d.p, b.p,
+                              nil, 0, Int64(T), ys.p, Int64(w.rows))
+        }
+        return
+    }
+    let groups = (w.rows + 3) / 4
     parallelFor(groups, minChunk: 4, threads: threads) { g in
         let range = (g.lowerBound * 4)..<min(w.rows, g.upperBound * 4)
         _ = folio_qmatmul_rows(w.type, w.data, Int64(w.rowBytes), Int64(w.cols), Int64(range.lowerBound), Int64(range.upperBound),

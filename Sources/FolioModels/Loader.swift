@@ -31,6 +31,7 @@ extension CausalLM {
         }
         var w = try WeightLoader(source: source, config: cfg, isGGUF: !isDir.boolValue).load()
         if let qt = options.quantization { w = try w.quantized(to: qt, threads: options.threads) }
+        if !options.reference && options.repack { w = try w.packed(threads: options.threads) }
         return CausalLM(config: cfg, weights: w, source: source, path: path, options: options)
     }
 

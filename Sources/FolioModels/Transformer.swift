@@ -105,14 +105,19 @@ public struct ForwardOptions: Sendable, Equatable {
     /// Re-encode float (F32/F16/BF16) projection weights at load as Q8_0 or Q4_0 (vLLM's `--quantization`), so
     /// Hugging Face checkpoints run on the quantized kernels too. nil keeps the checkpoint's encoding.
     public var quantization: TensorType?
-    public init(reference: Bool = false, threads: Int? = nil, quantization: TensorType? = nil) {
+    /// Repack Q4_0/Q4_1/Q8_0/F32/F16/BF16 projections at load into 16-row panels for the packed kernels (a copy of
+    /// those weights in memory instead of the mapped file; off: every weight read in place).
+    public var repack: Bool
+    public init(reference: Bool = false, threads: Int? = nil, quantization: TensorType? = nil, repack: Bool = true) {
         self.reference = reference
         self.threads = max(1, threads ?? defaultThreadCount)
         self.quantization = quantization
+        self.repack = repack
     }
 }
 
-/// A decoder-only transformer: config + weights used in place + the forward pass (fast or float32 reference).
+/// A decoder-only transformer: config + weights (mapped in place, or repacked at load) + the forward pass (fast or
+/// float32 reference).
 ///
 /// ```swift
 /// let model = try CausalLM.load(path: "smollm2-135m-instruct-q4_1.gguf")
@@ -277,6 +282,8 @@ public final class CausalLM: Sendable {
             if !options.reference && hasQuantizedKernel(ref) {
                 if xq == nil { xq = QuantizedActivations(x, T: T, cols: ref.cols, threads: options.threads) }
                 qmatmul(ref, xq!, y, threads: options.threads)
+            } else if w.type.isPacked {
+                packedMatmul(ref, x, T, y, threads: options.threads)
             } else {
                 matmul(ref, x, T, y, threads: options.threads)
             }

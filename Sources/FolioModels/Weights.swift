@@ -219,6 +219,19 @@ extension ModelWeights {
                             ropeFreqFactors: ropeFreqFactors)
     }
 
+    /// Projections (and a tied embedding, which then shares the packed output head) repacked into 16-row panels
+    /// where this CPU has the packed kernels; the others stay as they are.
+    func packed(threads: Int) throws -> ModelWeights {
+        func pack(_ w: WeightTensor) throws -> WeightTensor {
+            guard w.isPackable else { return w }
+            return try w.packed { n, body in parallelFor(n, minChunk: 4, threads: threads, body) }
+        }
+        let tied = embedding.data == lmHead.data && embedding.type == lmHead.type
+        let p = try mapProjections(pack)
+        return ModelWeights(embedding: tied ? p.lmHead : embedding, layers: p.layers, finalNorm: finalNorm, lmHead: p.lmHead,
+                            ropeFreqFactors: ropeFreqFactors)
+    }
+
     /// Float projection weights re-encoded as `target` (Q8_0 or Q4_0) for `--quantization`.
     func quantized(to target: TensorType, threads: Int) throws -> ModelWeights {
         try mapProjections { w in

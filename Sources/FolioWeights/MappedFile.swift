@@ -30,6 +30,15 @@ public final class MappedFile: @unchecked Sendable {
         if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
     }
 
+    /// Drops this process's copy of the whole pages inside [start, start + count) (bytes repacked elsewhere and no
+    /// longer read), so they stop counting as resident memory; reading them again faults them back in from the file.
+    public func release(_ start: UnsafeRawPointer, _ count: Int) {
+        guard let base, start >= base, start + count <= base + self.count else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let lo = (Int(bitPattern: start) + page - 1) / page * page, hi = (Int(bitPattern: start) + count) / page * page
+        if hi > lo { _ = madvise(UnsafeMutableRawPointer(bitPattern: lo), hi - lo, Int32(MADV_DONTNEED)) }
+    }
+
     /// The bytes as a buffer (empty for an empty file).
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 }

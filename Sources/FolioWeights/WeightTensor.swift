@@ -23,7 +23,16 @@ public struct TensorType: RawRepresentable, Hashable, Sendable, CustomStringConv
         27: "I64", 28: "F64", 29: "IQ1_M", 30: "BF16", 34: "TQ1_0", 35: "TQ2_0", 39: "MXFP4",
     ]
 
-    public var description: String { Self.names[rawValue] ?? "type#\(rawValue)" }
+    public var description: String {
+        if isPacked { return "\(base) (packed)" }
+        return Self.names[rawValue] ?? "type#\(rawValue)"
+    }
+    /// Whether this is a matrix repacked at load into 16-row panels (CFolioKernels' packed.c).
+    public var isPacked: Bool { rawValue & Int32(FOLIO_PACKED) != 0 }
+    /// The source encoding of a packed type (itself otherwise).
+    public var base: TensorType { TensorType(rawValue: rawValue & ~Int32(FOLIO_PACKED)) }
+    /// The packed layout of this encoding.
+    public var packed: TensorType { TensorType(rawValue: rawValue | Int32(FOLIO_PACKED)) }
     /// Elements per quantization block (1 for plain types); 0 when Folio cannot decode the type.
     public var blockElements: Int { Int(folio_type_block_elements(rawValue)) }
     /// Bytes per block; 0 when Folio cannot decode the type.
@@ -68,6 +77,10 @@ public struct WeightTensor: @unchecked Sendable {
     public func toFloats() throws -> [Float] {
         guard type.isSupported else { throw FolioError.unsupported(path: name, what: "tensor type \(type)") }
         var out = [Float](repeating: 0, count: elementCount)
+        if type.isPacked {
+            out.withUnsafeMutableBufferPointer { o in for r in 0..<rows { dequantizeRow(r, into: o.baseAddress! + r * cols) } }
+            return out
+        }
         let rc = out.withUnsafeMutableBufferPointer { folio_dequantize(type.rawValue, data, $0.baseAddress!, Int64(elementCount)) }
         guard rc == 0 else { throw FolioError.unsupported(path: name, what: "tensor type \(type)") }
         return out
@@ -75,11 +88,16 @@ public struct WeightTensor: @unchecked Sendable {
 
     /// Dequantizes row `r` into `dst` (`cols` floats).
     public func dequantizeRow(_ r: Int, into dst: UnsafeMutablePointer<Float>) {
-        _ = folio_dequantize(type.rawValue, data + r * rowBytes, dst, Int64(cols))
+        if type.isPacked {
+            _ = folio_packed_row(type.rawValue, data, Int64(rowBytes), Int64(cols), Int64(r), dst)
+        } else {
+            _ = folio_dequantize(type.rawValue, data + r * rowBytes, dst, Int64(cols))
+        }
     }
 
-    /// A view of rows `[start, start + count)` (for fused tensors such as qkv or gate_up).
+    /// A view of rows `[start, start + count)` (for fused tensors such as qkv or gate_up; whole panels of a packed one).
     public func rowSlice(_ start: Int, _ count: Int, name: String? = nil) -> WeightTensor {
+        precondition(!type.isPacked || (start % 16 == 0 && count % 16 == 0), "slice of a packed matrix across a panel")
         var s = shape
         s[0] = count
         let rowsPerLeading = elementCount / max(shape[0], 1) / max(cols, 1)
@@ -134,6 +152,26 @@ extension WeightTensor {
             }
         }
         return WeightTensor(name: name, type: target, shape: shape, data: UnsafeRawPointer(store.pointer), byteCount: rows * outRow, owner: store)
+    }
+
+    /// Whether `packed(parallel:)` applies on this CPU: a Q4_0/Q4_1/Q8_0/F32/F16/BF16 matrix of whole 16-row panels.
+    public var isPackable: Bool {
+        shape.count >= 2 && !type.isPacked && folio_pack_supported(type.rawValue, Int64(rows), Int64(cols)) != 0
+    }
+
+    /// This matrix repacked into 16-row panels (the packed kernels' layout: same bytes, rows interleaved by column)
+    /// in memory Folio owns; `parallel` as for `quantized(to:parallel:)`. The source pages of a mapped file are released
+    /// (the caller stops reading this tensor).
+    public func packed(parallel: (Int, @escaping @Sendable (Range<Int>) -> Void) -> Void) throws -> WeightTensor {
+        guard isPackable else { throw FolioError.unsupported(path: name, what: "packing \(type) [\(rows), \(cols)]") }
+        let store = OwnedBytes(count: byteCount)
+        let src = self, dst = store
+        parallel(rows / 16) { panels in
+            _ = folio_pack(src.type.rawValue, src.data, Int64(src.rowBytes), Int64(src.cols), Int64(panels.lowerBound),
+                           Int64(panels.upperBound), dst.pointer)
+        }
+        (owner as? MappedFile)?.release(data, byteCount)
+        return WeightTensor(name: name, type: type.packed, shape: shape, data: UnsafeRawPointer(store.pointer), byteCount: byteCount, owner: store)
     }
 }
 

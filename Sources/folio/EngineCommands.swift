@@ -19,6 +19,8 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "KV cache element type: auto (float32), float32, float16.") var kvCacheDtype: String = "auto"
     @Option(help: "Compute threads (default: every core).") var threads: Int?
     @Flag(help: "Use the float32 reference forward pass instead of the quantized kernels.") var reference = false
+    @Flag(help: "Read every weight in place from the model file instead of repacking projections into 16-row panels at load.")
+    var noRepack = false
     @Option(help: "Quantize float (F32/F16/BF16) weights at load: q8_0 or q4_0.") var quantization: String?
 
     func forwardOptions() throws -> ForwardOptions {
@@ -30,7 +32,7 @@ struct EngineOptions: ParsableArguments {
         case "q4_0": q = .q4_0
         default: throw FolioError.invalidArgument(name: "--quantization", message: "'\(quantization!)' (q8_0 or q4_0)")
         }
-        return ForwardOptions(reference: reference, threads: threads, quantization: q)
+        return ForwardOptions(reference: reference, threads: threads, quantization: q, repack: !noRepack)
     }
 
     func config() throws -> EngineConfig {

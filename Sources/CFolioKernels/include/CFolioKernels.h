@@ -81,6 +81,32 @@ int folio_qmatmul_rows_isa(int isa, int type, const void *w, int64_t row_bytes, 
 int folio_qmatmul_rows_ref(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t row_begin, int64_t row_end,
                            const int8_t *q, const float *xd4, const float *xs4, int64_t T, float *y, int64_t ldy);
 
+// ---- packed weights (packed.c) ----
+// A matrix repacked once at load into panels of 16 rows interleaved by column (see packed.c), for Q4_0, Q4_1, Q8_0
+// and F32/F16/BF16 weights. Its type id is FOLIO_PACKED | the source type; it takes the same bytes as the source
+// (panel p = rows 16p..16p+15 at p * 16 * row_bytes), so row counts and byte sizes carry over.
+enum { FOLIO_PACKED = 0x1000 };
+/// 1 if a `type` matrix of rows x cols can be packed and this CPU runs the packed kernels (AVX-512 VNNI).
+int folio_pack_supported(int type, int64_t rows, int64_t cols);
+/// Packs panels [panel_begin, panel_end) of the source matrix (row r at src + r * row_bytes) into dst (the whole
+/// packed matrix). Returns -1 for an unsupported type.
+int folio_pack(int type, const void *src, int64_t row_bytes, int64_t cols, int64_t panel_begin, int64_t panel_end, void *dst);
+/// 1 for a packed Q4_0/Q4_1/Q8_0 type (its kernel takes quantized activations), 0 otherwise.
+int folio_packed_takes_int8(int type);
+/// Row r of a packed matrix as float32 (the source type's dequantizer). Returns -1 for an unsupported type.
+int folio_packed_row(int type, const void *packed, int64_t row_bytes, int64_t cols, int64_t r, float *dst);
+/// Per 32-block activation sums for the packed quantized kernels: xsb[b] = block scale * sum of its int8 values.
+void folio_act_block_sums(const int8_t *q, const float *xd4, int64_t cols, float *xsb);
+/// Y[t, r] for the rows of panels [panel_begin, panel_end) of a packed matrix and T tokens: quantized activations
+/// (q, xd4, xsb; x unused) for Q4_0/Q4_1/Q8_0, float32 rows x (row stride ldx; q unused) for F32/F16/BF16.
+/// Returns -1 for an unsupported type or CPU.
+int folio_pmatmul(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t panel_begin, int64_t panel_end,
+                  const int8_t *q, const float *xd4, const float *xsb, const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy);
+/// folio_pmatmul on FOLIO_ISA_AVX512_VNNI or FOLIO_ISA_SCALAR (the definition; bit-identical results).
+int folio_pmatmul_isa(int isa, int type, const void *w, int64_t row_bytes, int64_t cols, int64_t panel_begin, int64_t panel_end,
+                      const int8_t *q, const float *xd4, const float *xsb, const float *x, int64_t ldx, int64_t T,
+                      float *y, int64_t ldy);
+
 // ---- attention (attention.c) ----
 /// Attention of one token for the G query heads q: [G, d] that share one KV head. Position j's key/value row starts
 /// at element slots[j] * kv_dim of k / v (float32, or float16 when f16), already offset to the KV head. scores: G * n
