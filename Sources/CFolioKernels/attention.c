@@ -3,6 +3,7 @@
 // once per group instead of once per query head. AVX-512 variant (vectorized exp) beside a scalar definition.
 #include "CFolioKernels.h"
 #include "cpu.h"
+#include "vmath.h"
 #include <math.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -40,26 +41,21 @@ static void attend_scalar(const float *q, int64_t G, int64_t d, const void *k, c
 #if defined(__x86_64__)
 #define ATT_TARGET __attribute__((target("avx512f,avx512dq,fma,f16c")))
 
-/// exp(x) for x <= 0 (softmax inputs after subtracting the max): 2^n * p(r), r = x - n ln2, degree-6 polynomial
-/// (relative error ~2e-7); inputs below -87 give 0.
-ATT_TARGET static inline __m512 exp512(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
-
 ATT_TARGET static inline __m512 load16(const void *base, int f16, int64_t off) {
     return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)base + off)))
                : _mm512_loadu_ps((const float *)base + off);
+}
+
+/// Lane i of the result = the sum of the 16 lanes of v[i] (a transpose-and-add tree: 45 shuffles and adds).
+ATT_TARGET static inline __m512 sum16(const __m512 *v) {
+    __m512 t[8], u[4];
+    for (int i = 0; i < 8; i++)   // per 128-bit lane: [v2i 0+2, v2i+1 0+2, v2i 1+3, v2i+1 1+3]
+        t[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+    for (int i = 0; i < 4; i++)   // per 128-bit lane: partial sums of keys 4i..4i+3
+        u[i] = _mm512_add_ps(_mm512_shuffle_ps(t[2 * i], t[2 * i + 1], 0x44), _mm512_shuffle_ps(t[2 * i], t[2 * i + 1], 0xEE));
+    const __m512 w0 = _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x44), _mm512_shuffle_f32x4(u[0], u[1], 0xEE));
+    const __m512 w1 = _mm512_add_ps(_mm512_shuffle_f32x4(u[2], u[3], 0x44), _mm512_shuffle_f32x4(u[2], u[3], 0xEE));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(w0, w1, 0x88), _mm512_shuffle_f32x4(w0, w1, 0xDD));
 }
 
 #define ATT_MAX_G 8
@@ -70,8 +66,32 @@ ATT_TARGET static void attend_avx512(const float *q, int64_t G, int64_t d, const
     const int64_t d16 = d / 16;
     float mx[ATT_MAX_G];
     for (int64_t g = 0; g < G; g++) mx[g] = -INFINITY;
-    // Scores: each key row is loaded once for the G query heads.
-    for (int64_t j = 0; j < n; j++) {
+    // Scores, 16 keys at a time: per query head, one partial-sum vector per key, then one transpose-and-add tree
+    // gives the 16 dot products in one vector (instead of a horizontal sum per key).
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        for (int64_t g = 0; g < G; g++) {
+            const float *qg = q + g * d;
+            __m512 a[16];
+            for (int jj = 0; jj < 16; jj++) {
+                const int64_t off = (int64_t)slots[j + jj] * kv_dim;
+                a[jj] = _mm512_mul_ps(_mm512_loadu_ps(qg), load16(k, f16, off));
+                for (int64_t c = 1; c < d16; c++) a[jj] = _mm512_fmadd_ps(_mm512_loadu_ps(qg + 16 * c), load16(k, f16, off + 16 * c), a[jj]);
+            }
+            __m512 sc = _mm512_mul_ps(sum16(a), _mm512_set1_ps(scale));
+            if (softcap > 0) {
+                float t[16];
+                _mm512_storeu_ps(t, sc);
+                for (int i = 0; i < 16; i++) t[i] = tanhf(t[i] / softcap) * softcap;
+                sc = _mm512_loadu_ps(t);
+            }
+            _mm512_storeu_ps(scores + g * n + j, sc);
+            const float m = _mm512_reduce_max_ps(sc);
+            if (m > mx[g]) mx[g] = m;
+        }
+    }
+    // The remaining keys one at a time; each key row is loaded once for the G query heads.
+    for (; j < n; j++) {
         const int64_t off = (int64_t)slots[j] * kv_dim;
         __m512 acc[ATT_MAX_G];
         for (int64_t g = 0; g < G; g++) acc[g] = _mm512_setzero_ps();

@@ -380,7 +380,8 @@ public final class CausalLM: Sendable {
         defer { g.deallocate(); u.deallocate() }
         linear([m.gate, m.up], x, T, [g, u])
         switch config.activation {
-        case .silu: for i in 0..<(T * ff) { g[i] = silu(g[i]) * u[i] }
+        case .silu:
+            if options.reference { for i in 0..<(T * ff) { g[i] = silu(g[i]) * u[i] } } else { folio_silu_mul(g, u, Int64(T * ff)) }
         case .geluTanh: for i in 0..<(T * ff) { g[i] = geluTanh(g[i]) * u[i] }
         }
         linear([m.down], g, T, [out])

@@ -117,6 +117,12 @@ void folio_attend(const float *q, int64_t G, int64_t d, const void *k, const voi
 void folio_attend_ref(const float *q, int64_t G, int64_t d, const void *k, const void *v, int f16, int64_t kv_dim,
                       const int32_t *slots, int64_t n, float scale, float softcap, float *out, float *scores);
 
+// ---- activations (activations.c) ----
+/// g[i] = silu(g[i]) * u[i] (vectorized exp: relative difference from the libm definition up to ~5e-6).
+void folio_silu_mul(float *g, const float *u, int64_t n);
+/// The scalar definition of folio_silu_mul (libm expf).
+void folio_silu_mul_ref(float *g, const float *u, int64_t n);
+
 // ---- thread pool (pool.c) ----
 typedef void (*folio_task_fn)(void *ctx, int64_t index);
 /// Runs fn(ctx, i) for i in 0..<ntasks on up to `threads` threads (the caller and the pool's workers; tasks handed
