@@ -271,6 +271,11 @@ PK_INLINE void pf_kernel(const int base, const int P, const int NT, const uint8_
         for (int t = 0; t < NT; t++) _mm512_storeu_ps(y + t * ldy + PANEL * i, acc[i][t]);
 }
 
+/// n half-precision values (F16 or BF16) to float32; n a multiple of 16.
+PK_TARGET static void widen(const int base, const uint8_t *src, int64_t n, float *dst) {
+    for (int64_t i = 0; i < n; i += 16) _mm512_store_ps(dst + i, load16(base, src + 2 * i));
+}
+
 typedef void (*pq_fn)(const uint8_t *, int64_t, int64_t, const int8_t *, const float *, const float *, float *, int64_t);
 typedef void (*pf_fn)(const uint8_t *, int64_t, int64_t, const float *, int64_t, float *, int64_t);
 
@@ -337,6 +342,33 @@ static void pq_avx512(int base, const uint8_t *w, int64_t row_bytes, int64_t col
 #undef PQ_CALL
 }
 
+/// Half-precision panels for several tokens: each panel pair is widened to float32 once per token block and run on
+/// the F32 tiles. Widening is exact, so these are the same values and the same FMAs as the half-precision tiles (the
+/// single-token path, which streams weights from memory, keeps reading them as they are); it saves a conversion per
+/// tile. Returns 0 (nothing done) if the scratch cannot be allocated.
+static int pf_widened(int base, const uint8_t *w, int64_t pb, int64_t cols, int64_t p0, int64_t p1, const float *x, int64_t ldx,
+                      int64_t T, int64_t tb, float *y, int64_t ldy) {
+    const tiles tl = tiles_for(FOLIO_GGML_F32);
+    const int64_t fpb = PANEL * cols * 4;
+    float *buf = aligned_alloc(64, (size_t)(2 * fpb));
+    if (!buf) return 0;
+    for (int64_t t0 = 0; t0 < T; t0 += tb) {
+        const int64_t te = T - t0 < tb ? T : t0 + tb;
+        for (int64_t p = p0; p < p1; p += 2) {
+            const int two = p + 2 <= p1;
+            const int64_t count = (two ? 2 : 1) * PANEL * cols;   // consecutive panels are contiguous
+            widen(base, w + p * pb, count, buf);
+            const uint8_t *fw = (const uint8_t *)buf;
+            int64_t t = t0;
+            for (; t + tl.n <= te; t += tl.n)
+                ((pf_fn)(two ? tl.k2xn : tl.k1xn))(fw, fpb, cols, x + t * ldx, ldx, y + t * ldy + p * PANEL, ldy);
+            for (; t < te; t++) ((pf_fn)(two ? tl.k2x1 : tl.k1x1))(fw, fpb, cols, x + t * ldx, ldx, y + t * ldy + p * PANEL, ldy);
+        }
+    }
+    free(buf);
+    return 1;
+}
+
 static void pf_avx512(int base, const uint8_t *w, int64_t row_bytes, int64_t cols, int64_t p0, int64_t p1,
                       const float *x, int64_t ldx, int64_t T, float *y, int64_t ldy) {
     const tiles tl = tiles_for(base);
@@ -344,6 +376,7 @@ static void pf_avx512(int base, const uint8_t *w, int64_t row_bytes, int64_t col
     // Tokens per block: their float rows (cols * 4 bytes each) stay within about 1 MB of L2.
     int64_t tb = (1 << 20) / (cols * 4) / 6 * 6;
     if (tb < 6) tb = 6;
+    if (T > 1 && base != FOLIO_GGML_F32 && pf_widened(base, w, pb, cols, p0, p1, x, ldx, T, tb, y, ldy)) return;
 #define PF_CALL(K, p, t) ((pf_fn)(K))(w + (p) * pb, pb, cols, x + (t) * ldx, ldx, y + (t) * ldy + (p) * PANEL, ldy)
     TILE_LOOP(tl, p0, p1, T, tb, PF_CALL);
 #undef PF_CALL
