@@ -2,6 +2,7 @@
 #ifndef CFOLIO_BLOCKS_H
 #define CFOLIO_BLOCKS_H
 #include <stdint.h>
+#include "CFolioKernels.h"
 
 #define QK4_0 32
 #define QK4_1 32
@@ -43,6 +44,17 @@ static inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t
     } else {
         *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
         *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
+    }
+}
+
+/// The constant offset c of the symmetric formats, whose values are d * (u + c) with u unsigned: -8 for Q4_0, -128
+/// for Q8_0 (stored q + 128), -32 for Q6_K; 0 for the others (their minimums are separate values).
+static inline float symmetric_offset(int type) {
+    switch (type) {
+    case FOLIO_GGML_Q4_0: return -8.0f;
+    case FOLIO_GGML_Q8_0: return -128.0f;
+    case FOLIO_GGML_Q6_K: return -32.0f;
+    default: return 0.0f;
     }
 }
 

@@ -86,11 +86,7 @@ int folio_packed_row(int type, const void *packed, int64_t row_bytes, int64_t co
     const int i = (int)(r % PANEL);
     if (is_float(base)) {
         const int64_t es = folio_type_block_bytes(base);
-        uint8_t v[4];
-        for (int64_t k = 0; k < cols; k++) {
-            memcpy(v, panel + (k * PANEL + i) * es, (size_t)es);
-            folio_dequantize(base, v, dst + k, 1);
-        }
+        for (int64_t k = 0; k < cols; k++) folio_dequantize(base, panel + (k * PANEL + i) * es, dst + k, 1);
         return 0;
     }
     if (!is_quant(base)) return -1;
@@ -121,8 +117,6 @@ void folio_act_block_sums(const int8_t *q, const float *xd4, int64_t cols, float
     }
 }
 
-static float sym_offset(int base) { return base == FOLIO_GGML_Q4_0 ? -8.0f : base == FOLIO_GGML_Q8_0 ? -128.0f : 0.0f; }
-
 // ---- scalar definitions ----
 
 /// Unsigned weight value of row i, column 32b + k in a quantized panel block.
@@ -137,7 +131,7 @@ static inline int32_t packed_u(int base, const uint8_t *blk, int i, int k) {
 static void pq_scalar(int base, const uint8_t *w, int64_t row_bytes, int64_t cols, int64_t p0, int64_t p1,
                       const int8_t *q, const float *xd4, const float *xsb, int64_t T, float *y, int64_t ldy) {
     const int64_t nb = cols / 32, bb = folio_type_block_bytes(base);
-    const float c = sym_offset(base);
+    const float c = symmetric_offset(base);
     for (int64_t p = p0; p < p1; p++)
         for (int i = 0; i < PANEL; i++)
             for (int64_t t = 0; t < T; t++) {
@@ -146,11 +140,11 @@ static void pq_scalar(int base, const uint8_t *w, int64_t row_bytes, int64_t col
                     const uint8_t *blk = w + p * PANEL * row_bytes + b * PANEL * bb;
                     uint16_t dh, mh;
                     memcpy(&dh, blk + 2 * i, 2);
-                    memcpy(&mh, blk + 32 + 2 * i, 2);
                     int32_t s = 0;
                     for (int k = 0; k < 32; k++) s += packed_u(base, blk, i, k) * q[t * cols + 32 * b + k];
                     const float d = folio_fp16_to_fp32(dh), xd = xd4[t * (cols / 4) + 8 * b], xs = xsb[t * nb + b];
                     if (base == FOLIO_GGML_Q4_1) {
+                        memcpy(&mh, blk + 32 + 2 * i, 2);
                         acc = fmaf((float)s, d * xd, acc);
                         acc = fmaf(folio_fp16_to_fp32(mh), xs, acc);
                     } else {
@@ -187,7 +181,7 @@ static inline int32_t load_i32(const int8_t *p) { int32_t v; memcpy(&v, p, 4); r
 PK_INLINE void pq_kernel(const int base, const int P, const int NT, const uint8_t *w, int64_t panel_bytes, int64_t cols,
                          const int8_t *q, const float *xd4, const float *xsb, float *y, int64_t ldy) {
     const int64_t nb = cols / 32, c4 = cols / 4, bb16 = PANEL * folio_type_block_bytes(base), hb = header_bytes(base);
-    const float c = sym_offset(base);
+    const float c = symmetric_offset(base);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512 acc[4][4];
     for (int i = 0; i < P; i++)
@@ -352,17 +346,15 @@ static int pf_widened(int base, const uint8_t *w, int64_t pb, int64_t cols, int6
     const int64_t fpb = PANEL * cols * 4;
     float *buf = aligned_alloc(64, (size_t)(2 * fpb));
     if (!buf) return 0;
+    const uint8_t *fw = (const uint8_t *)buf;
     for (int64_t t0 = 0; t0 < T; t0 += tb) {
-        const int64_t te = T - t0 < tb ? T : t0 + tb;
+        const int64_t nt = T - t0 < tb ? T - t0 : tb;
         for (int64_t p = p0; p < p1; p += 2) {
-            const int two = p + 2 <= p1;
-            const int64_t count = (two ? 2 : 1) * PANEL * cols;   // consecutive panels are contiguous
-            widen(base, w + p * pb, count, buf);
-            const uint8_t *fw = (const uint8_t *)buf;
-            int64_t t = t0;
-            for (; t + tl.n <= te; t += tl.n)
-                ((pf_fn)(two ? tl.k2xn : tl.k1xn))(fw, fpb, cols, x + t * ldx, ldx, y + t * ldy + p * PANEL, ldy);
-            for (; t < te; t++) ((pf_fn)(two ? tl.k2x1 : tl.k1x1))(fw, fpb, cols, x + t * ldx, ldx, y + t * ldy + p * PANEL, ldy);
+            const int64_t np = p + 2 <= p1 ? 2 : 1;
+            widen(base, w + p * pb, np * PANEL * cols, buf);   // consecutive panels are contiguous
+#define PW_CALL(K, i, t) ((pf_fn)(K))(fw + (i) * fpb, fpb, cols, x + (t0 + (t)) * ldx, ldx, y + (t0 + (t)) * ldy + (p + (i)) * PANEL, ldy)
+            TILE_LOOP(tl, 0, np, nt, nt, PW_CALL);
+#undef PW_CALL
         }
     }
     free(buf);

@@ -128,15 +128,8 @@ static void decode_pair_scalar(int type, const uint8_t *row, int64_t p, uint8_t 
     for (int l = 0; l < 16; l++) { wd[l] = sd[l / 4]; wm[l] = sm[l / 4]; }
 }
 
-/// Q4_0, Q8_0 and Q6_K have wm = c * wd: their lanes accumulate wd * (s * xd + c * xs) (one FMA fewer per lane).
-static float symmetric_offset(int type) {
-    switch (type) {
-    case FOLIO_GGML_Q4_0: return -8.0f;
-    case FOLIO_GGML_Q8_0: return -128.0f;
-    case FOLIO_GGML_Q6_K: return -32.0f;
-    default: return 0.0f;
-    }
-}
+// Q4_0, Q8_0 and Q6_K have wm = c * wd (c = symmetric_offset, blocks.h): their lanes accumulate
+// wd * (s * xd + c * xs), one FMA fewer per lane.
 
 static float qdot_scalar(int type, const uint8_t *row, int64_t cols, const int8_t *q, const float *xd4, const float *xs4) {
     const float c = symmetric_offset(type);

@@ -74,34 +74,35 @@ public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) 
 
 /// Activation rows quantized to int8 blocks of 32 for the quantized kernels (see CFolioKernels' qmatmul.c).
 /// q: [T, cols] int8; xd4, xs4: [T, cols / 4] (block scale, and scale * sum of each 4-value lane); xsb: [T, cols / 32]
-/// (scale * sum of each block, for the packed kernels).
+/// (scale * sum of each block, for the packed kernels; only when `blockSums`).
 public final class QuantizedActivations: @unchecked Sendable {
     public let T: Int
     public let cols: Int
     let q: UnsafeMutablePointer<Int8>
     let xd4: UnsafeMutablePointer<Float>
     let xs4: UnsafeMutablePointer<Float>
-    let xsb: UnsafeMutablePointer<Float>
+    let xsb: UnsafeMutablePointer<Float>?
 
     /// Quantizes x: [T, cols] (`cols` a multiple of 32), tokens split over `threads`.
-    public init(_ x: UnsafePointer<Float>, T: Int, cols: Int, threads: Int = defaultThreadCount) {
+    /// `blockSums`: also the per-block sums the packed kernels take (pass whether a packed matrix will use these).
+    public init(_ x: UnsafePointer<Float>, T: Int, cols: Int, blockSums: Bool = false, threads: Int = defaultThreadCount) {
         self.T = T
         self.cols = cols
         q = .allocate(capacity: T * cols)
         xd4 = .allocate(capacity: T * cols / 4)
         xs4 = .allocate(capacity: T * cols / 4)
-        xsb = .allocate(capacity: T * cols / 32)
+        xsb = blockSums ? .allocate(capacity: T * cols / 32) : nil
         let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), qs = SharedPointer(q), ds = SharedPointer(xd4), ss = SharedPointer(xs4),
-            bs = SharedPointer(xsb)
+            bs = xsb.map(SharedPointer.init)
         parallelFor(T, minChunk: 16, threads: threads) { range in
             for t in range {
                 folio_quantize_act(xs.p + t * cols, Int64(cols), qs.p + t * cols, ds.p + t * cols / 4, ss.p + t * cols / 4)
-                folio_act_block_sums(qs.p + t * cols, ds.p + t * cols / 4, Int64(cols), bs.p + t * cols / 32)
+                if let bs { folio_act_block_sums(qs.p + t * cols, ds.p + t * cols / 4, Int64(cols), bs.p + t * cols / 32) }
             }
         }
     }
 
-    deinit { q.deallocate(); xd4.deallocate(); xs4.deallocate(); xsb.deallocate() }
+    deinit { q.deallocate(); xd4.deallocate(); xs4.deallocate(); xsb?.deallocate() }
 }
 
 /// Whether `w` runs on the quantized int8 kernels on this CPU (GGUF Q4_0/Q4_1/Q8_0/Q4_K/Q5_K/Q6_K with AVX-512 VNNI
@@ -140,7 +141,8 @@ public func qmatmul(_ w: MatrixRef, _ x: QuantizedActivations, _ y: UnsafeMutabl
     let ys = SharedPointer(y), q = SharedPointer(x.q), d = SharedPointer(x.xd4), s = SharedPointer(x.xs4)
     let T = x.T
     if w.isPacked {
-        let b = SharedPointer(x.xsb)
+        guard let xsb = x.xsb else { preconditionFailure("packed matrix with activations quantized without blockSums") }
+        let b = SharedPointer(xsb)
         forPanels(w, threads: threads) { p0, p1 in
             _ = folio_pmatmul(w.type, w.data, Int64(w.rowBytes), Int64(w.cols), Int64(p0), Int64(p1), q.p, d.p, b.p,
                               nil, 0, Int64(T), ys.p, Int64(w.rows))

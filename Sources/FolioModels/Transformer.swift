@@ -280,7 +280,9 @@ public final class CausalLM: Sendable {
         for (w, y) in zip(ws, ys) {
             let ref = w.ref
             if !options.reference && hasQuantizedKernel(ref) {
-                if xq == nil { xq = QuantizedActivations(x, T: T, cols: ref.cols, threads: options.threads) }
+                if xq == nil {
+                    xq = QuantizedActivations(x, T: T, cols: ref.cols, blockSums: ws.contains { $0.type.isPacked }, threads: options.threads)
+                }
                 qmatmul(ref, xq!, y, threads: options.threads)
             } else if w.type.isPacked {
                 packedMatmul(ref, x, T, y, threads: options.threads)
