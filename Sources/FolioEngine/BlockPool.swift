@@ -1,19 +1,44 @@
-/// A full block's identity for prefix caching: a chain hash over (parent hash, token ids, extra keys such as the
-/// LoRA id and cache salt). The tokens are kept too, so a 64-bit hash collision can never return wrong K/V.
-public struct BlockHash: Hashable, Sendable {
-    public let value: UInt64
-    public let tokens: [Int32]
+import CFolioKernels
+import Foundation
 
-    public init(parent: UInt64?, tokens: [Int32], extraKeys: [String] = []) {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a
-        func mix(_ b: UInt8) { h ^= UInt64(b); h &*= 0x100_0000_01B3 }
-        func mix64(_ v: UInt64) { for i in 0..<8 { mix(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) } }
-        mix64(parent ?? 0x9E37_79B9_7F4A_7C15)
-        for t in tokens { mix64(UInt64(UInt32(bitPattern: t))) }
-        for k in extraKeys { mix(0xFF); for b in k.utf8 { mix(b) } }
-        value = h
-        self.tokens = tokens
+/// A full block's identity for prefix caching: SHA-256 over (parent identity, token ids, extra keys such as the
+/// LoRA id and cache salt), as vLLM hashes blocks. The chain starts from a random per-process key, so identities are
+/// unpredictable from outside, and a collision (one request reading another's K/V) would need a SHA-256 collision.
+public struct BlockHash: Hashable, Sendable {
+    /// The 256-bit digest, as four big-endian words.
+    public let words: (UInt64, UInt64, UInt64, UInt64)
+
+    public init(digest: [UInt8]) {
+        precondition(digest.count == 32, "a BlockHash is 32 bytes")
+        func word(_ i: Int) -> UInt64 { (0..<8).reduce(0) { $0 << 8 | UInt64(digest[8 * i + $1]) } }
+        words = (word(0), word(1), word(2), word(3))
     }
+
+    /// A random root key (the parent of every chain's first block).
+    public static func randomKey() -> BlockHash {
+        var g = SystemRandomNumberGenerator()
+        return BlockHash(digest: (0..<32).map { _ in UInt8.random(in: 0...255, using: &g) })
+    }
+
+    /// Block identity: SHA-256(parent || token count || tokens as little-endian int32 || (length, UTF-8) per key).
+    public init(parent: BlockHash, tokens: ArraySlice<Int32>, extraKeys: [String] = []) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(36 + 4 * tokens.count)
+        for w in [parent.words.0, parent.words.1, parent.words.2, parent.words.3] {
+            for i in (0..<8).reversed() { bytes.append(UInt8(truncatingIfNeeded: w >> (8 * UInt64(i)))) }
+        }
+        func u32(_ v: UInt32) { for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) } }
+        u32(UInt32(tokens.count))
+        for t in tokens { u32(UInt32(bitPattern: t)) }
+        for k in extraKeys { u32(UInt32(k.utf8.count)); bytes += k.utf8 }
+        var out = [UInt8](repeating: 0, count: 32)
+        folio_sha256(bytes, bytes.count, &out)
+        self.init(digest: out)
+    }
+
+    public static func == (a: BlockHash, b: BlockHash) -> Bool { a.words == b.words }
+    public func hash(into h: inout Hasher) { h.combine(words.0); h.combine(words.1); h.combine(words.2); h.combine(words.3) }
+    public var hex: String { [words.0, words.1, words.2, words.3].map { String(format: "%016llx", $0) }.joined() }
 }
 
 /// Preallocated KV blocks with reference counts, an LRU queue of free blocks (which keep their cached contents

@@ -92,30 +92,15 @@ public final class EngineCore: @unchecked Sendable {
     public var hasUnfinishedRequests: Bool { !groups.isEmpty }
 
     /// Adds a request; invalid parameters or a prompt too long for the context fail here, naming the problem.
-    public func addRequest(id: String, prompt: PromptInput, params: SamplingParams, extraKeys: [String] = []) throws {
+    public func addRequest(id: String, prompt: PromptInput, params: SamplingParams, extraKeys: [String] = [], cacheSalt: String? = nil) throws {
+        try addRequest(id: id, try prepare(prompt: prompt, params: params, extraKeys: extraKeys, cacheSalt: cacheSalt))
+    }
+
+    /// Adds a request `prepare` made ready: O(n) in the request's samples, nothing else.
+    public func addRequest(id: String, _ prep: PreparedRequest) throws {
         guard groups[id] == nil else { throw FolioError.invalidArgument(name: "request_id", message: "\(id) is already in use") }
-        try params.validate(vocabSize: model.config.vocabSize)
-        let ids: [Int32], text: String?
-        switch prompt {
-        case .text(let t): ids = tokenizer.encode(t); text = t
-        case .tokens(let t): ids = t; text = nil
-        }
-        guard !ids.isEmpty else { throw FolioError.invalidArgument(name: "prompt", message: "is empty") }
-        for t in ids where t < 0 || Int(t) >= model.config.vocabSize {
-            throw FolioError.invalidArgument(name: "prompt", message: "token id \(t) is outside the vocabulary (\(model.config.vocabSize))")
-        }
-        guard ids.count < maxModelLen else {
-            throw FolioError.invalidArgument(name: "prompt", message: "this model's maximum context length is \(maxModelLen) tokens, but the prompt has \(ids.count) tokens")
-        }
-        if let m = params.maxTokens, ids.count + m > maxModelLen {
-            throw FolioError.invalidArgument(name: "max_tokens", message: "this model's maximum context length is \(maxModelLen) tokens; the prompt has \(ids.count) tokens and max_tokens is \(m) (\(ids.count + m) in total)")
-        }
-        guard ids.count + 1 <= kvCapacityTokens else {
-            throw FolioError.invalidArgument(name: "prompt", message: "\(ids.count) tokens do not fit the KV cache (\(kvCapacityTokens) tokens)")
-        }
-        let maxTokens = params.maxTokens ?? (maxModelLen - ids.count)
-        let g = RequestGroup(id: id, prompt: text, promptTokenIds: ids, params: params, maxTokens: maxTokens,
-                             stopIds: Set(params.stopTokenIds), extraKeys: extraKeys)
+        let params = prep.params, ids = prep.promptTokenIds
+        let g = RequestGroup(id: id, prep: prep)
         let baseSeed = params.seed ?? UInt64.random(in: 0...UInt64.max)
         for i in 0..<params.n {
             arrivals += 1
@@ -166,42 +151,52 @@ public final class EngineCore: @unchecked Sendable {
     /// Every KV block is unreferenced (nothing leaked).
     public var allBlocksFree: Bool { kv.pool.allFree }
 
-    /// One engine step. Returns an output for every request that made progress (or finished) in it.
+    /// Testing hook: called with each scheduled request's id before a forward pass; an error it returns makes
+    /// that pass fail, as a fault in the model would (tests use it to check that a fault fails one request only).
+    public var faultInjection: (@Sendable (String) -> (any Error)?)?
+
+    /// One engine step. Returns an output for every request that made progress (or finished) in it. A request
+    /// whose forward pass fails is failed alone (its output carries `error`); the others go on.
     public func step() throws -> [RequestOutput] {
-        let scheduled = scheduler.schedule()
+        var scheduled = scheduler.schedule()
+        var outs: [RequestOutput] = []
         guard !scheduled.isEmpty else {
-            if !scheduler.waiting.isEmpty, scheduler.running.isEmpty {
-                throw FolioError.invalidArgument(name: "kv cache", message: "no waiting request fits the KV cache")
+            // With nothing running, a waiting request that still cannot be scheduled never will be.
+            if scheduler.running.isEmpty, let s = scheduler.waiting.first(where: { $0.status == .waiting }) {
+                outs.append(fail(s.group, "\(s.tokens.count) tokens do not fit the free KV cache"))
             }
-            return []
+            return outs
         }
         steps += 1
-        var batch = ForwardBatch()
-        var sampleRow: [ObjectIdentifier: Int] = [:]
-        var promptRows: [(EngineSequence, Int, Int)] = []  // (seq, first position, first row)
-        let bs = config.blockSize
-        for (si, sch) in scheduled.enumerated() {
-            let s = sch.seq
-            batch.blockTables.append(s.blockTable.map(Int32.init))
-            if s.group.metrics.firstScheduled == nil { s.group.metrics.firstScheduled = Date() }
-            let wantPrompt = s.group.params.promptLogprobs != nil && s.index == 0 && !s.group.promptLogprobsDone
-                && s.numComputed < s.promptLength
-            let firstRow = batch.logitIndices.count
-            for p in s.numComputed..<(s.numComputed + sch.numNew) {
-                let idx = batch.tokens.count
-                batch.tokens.append(s.tokens[p])
-                batch.positions.append(Int32(p))
-                batch.sequence.append(Int32(si))
-                batch.slots.append(Int32(s.blockTable[p / bs] * bs + p % bs))
-                if wantPrompt, p < s.promptLength - 1 { batch.logitIndices.append(idx) }
+        var (batch, sampleRow, promptRows) = makeBatch(scheduled)
+        var logits: [[Float]]
+        do {
+            logits = try forward(batch, scheduled)
+        } catch {
+            // Find the requests that fail alone (batch-invariant kernels: each alone computes what it would in the batch).
+            var failed = Set<ObjectIdentifier>()
+            for sch in scheduled where !failed.contains(ObjectIdentifier(sch.seq.group)) {
+                let (one, _, _) = makeBatch([sch])
+                do { _ = try forward(one, [sch]) } catch {
+                    failed.insert(ObjectIdentifier(sch.seq.group))
+                    outs.append(fail(sch.seq.group, "\(error)"))
+                }
             }
-            if wantPrompt { promptRows.append((s, s.numComputed, firstRow)) }
-            if s.numComputed + sch.numNew == s.tokens.count {
-                sampleRow[ObjectIdentifier(s)] = batch.logitIndices.count
-                batch.logitIndices.append(batch.tokens.count - 1)
+            if failed.isEmpty {
+                // Only the batch as a whole fails: fail its requests rather than retry forever.
+                for g in Set(scheduled.map { ObjectIdentifier($0.seq.group) }) {
+                    if let sch = scheduled.first(where: { ObjectIdentifier($0.seq.group) == g }) { outs.append(fail(sch.seq.group, "\(error)")) }
+                }
+                return outs
+            }
+            scheduled.removeAll { failed.contains(ObjectIdentifier($0.seq.group)) }
+            guard !scheduled.isEmpty else { return outs }
+            (batch, sampleRow, promptRows) = makeBatch(scheduled)
+            do { logits = try forward(batch, scheduled) } catch {
+                for sch in scheduled where groups[sch.seq.group.id] != nil { outs.append(fail(sch.seq.group, "\(error)")) }
+                return outs
             }
         }
-        let logits = try model.forward(batch: batch, kv: cache)
         computedTokens += batch.tokens.count
         for (s, first, row) in promptRows {
             let k = s.group.params.promptLogprobs ?? 0
@@ -233,59 +228,126 @@ public final class EngineCore: @unchecked Sendable {
             }
             appendToken(s, Sampler.sample(l, seq: s, tokenizer: tokenizer, eos: eosIds), logits: l)
         }
-        var outs: [RequestOutput] = []
         for (id, g) in touched.sorted(by: { $0.key < $1.key }) where groups[id] != nil {
             if g.finished {
                 g.metrics.finished = Date()
                 groups[id] = nil
-            }
+            } else if g.params.outputKind == .finalOnly { continue }
             outs.append(output(g))
         }
         return outs
     }
 
+    /// The ragged batch for `scheduled`: its tokens, positions and slots, which logits rows to keep, the row each
+    /// sampling sequence reads, and where each prompt-logprobs request's rows start.
+    func makeBatch(_ scheduled: [ScheduledSequence]) -> (ForwardBatch, [ObjectIdentifier: Int], [(EngineSequence, Int, Int)]) {
+        var batch = ForwardBatch()
+        var sampleRow: [ObjectIdentifier: Int] = [:]
+        var promptRows: [(EngineSequence, Int, Int)] = []  // (seq, first position, first row)
+        let bs = config.blockSize
+        for (si, sch) in scheduled.enumerated() {
+            let s = sch.seq
+            batch.blockTables.append(s.blockTable.map(Int32.init))
+            if s.group.metrics.firstScheduled == nil { s.group.metrics.firstScheduled = Date() }
+            let wantPrompt = s.group.params.promptLogprobs != nil && s.index == 0 && !s.group.promptLogprobsDone
+                && s.numComputed < s.promptLength
+            let firstRow = batch.logitIndices.count
+            for p in s.numComputed..<(s.numComputed + sch.numNew) {
+                let idx = batch.tokens.count
+                batch.tokens.append(s.tokens[p])
+                batch.positions.append(Int32(p))
+                batch.sequence.append(Int32(si))
+                batch.slots.append(Int32(s.blockTable[p / bs] * bs + p % bs))
+                if wantPrompt, p < s.promptLength - 1 { batch.logitIndices.append(idx) }
+            }
+            if wantPrompt { promptRows.append((s, s.numComputed, firstRow)) }
+            if s.numComputed + sch.numNew == s.tokens.count {
+                sampleRow[ObjectIdentifier(s)] = batch.logitIndices.count
+                batch.logitIndices.append(batch.tokens.count - 1)
+            }
+        }
+        return (batch, sampleRow, promptRows)
+    }
+
+    func forward(_ batch: ForwardBatch, _ scheduled: [ScheduledSequence]) throws -> [[Float]] {
+        if let hook = faultInjection {
+            for sch in scheduled { if let e = hook(sch.seq.group.id) { throw e } }
+        }
+        return try model.forward(batch: batch, kv: cache)
+    }
+
+    /// Fails one request: its samples end (finish reason `abort`), its blocks are freed, its output carries `error`.
+    func fail(_ g: RequestGroup, _ message: String) -> RequestOutput {
+        g.error = message
+        for s in g.sequences where !s.isFinished {
+            scheduler.remove(s)
+            s.status = .finished
+            s.finishReason = .abort
+        }
+        g.metrics.finished = Date()
+        groups[g.id] = nil
+        return output(g)
+    }
+
     func scheduledCount(_ s: [ScheduledSequence], _ seq: EngineSequence) -> Int { s.first { $0.seq === seq }?.numNew ?? 0 }
 
     func appendToken(_ s: EngineSequence, _ t: Int32, logits: [Float]) {
-        let p = s.group.params
-        if s.group.metrics.firstToken == nil { s.group.metrics.firstToken = Date() }
+        let g = s.group, p = g.params
+        if g.metrics.firstToken == nil { g.metrics.firstToken = Date() }
         if let k = p.logprobs {
             let lp = Sampler.logprobs(logits, chosen: t, k: k, tokenizer: tokenizer)
             s.logprobs.append(lp)
             s.cumulativeLogprob += lp.chosen.logprob
         }
-        s.tokens.append(t)
+        s.append(t)
         generationTokensTotal += 1
-        let maxStop = p.stop.map(\.count).max() ?? 0
         let isEOS = !p.ignoreEOS && eosIds.contains(t)
         if !(isEOS && p.skipSpecialTokens) {
             let piece = s.detok.push(t)
             if !piece.isEmpty {
-                let before = s.text.count
+                let before = s.textScalars
                 s.text += piece
-                if maxStop > 0, let (r, stopStr) = findStop(s.text, from: max(0, before - maxStop + 1), stops: p.stop) {
-                    s.text = String(p.includeStopStrInOutput ? s.text[..<r.upperBound] : s.text[..<r.lowerBound])
+                s.textScalars += piece.unicodeScalars.count
+                let maxStop = g.prep.maxStopScalars
+                if maxStop > 0, let (at, len, stopStr) = findStop(s, from: max(0, before - maxStop + 1)) {
+                    let end = p.includeStopStrInOutput ? at + len : at
+                    s.text = String(String.UnicodeScalarView(s.text.unicodeScalars.prefix(end)))
+                    s.textScalars = end
                     finish(s, .stop, stopStr, stoppedByString: true)
                     return
                 }
             }
         }
         if isEOS { finish(s, .stop, nil); return }
-        if s.group.stopIds.contains(t) { finish(s, .stop, String(t)); return }
-        if s.numOutput >= s.group.maxTokens || s.tokens.count >= maxModelLen { finish(s, .length, nil); return }
+        if g.stopIds.contains(t) { finish(s, .stop, String(t)); return }
+        if s.numOutput >= g.maxTokens || s.tokens.count >= maxModelLen { finish(s, .length, nil); return }
     }
 
-    func findStop(_ text: String, from: Int, stops: [String]) -> (Range<String.Index>, String)? {
-        let start = text.index(text.startIndex, offsetBy: min(from, text.count))
-        var best: (Range<String.Index>, String)? = nil
-        for st in stops {
-            if let r = text.range(of: st, range: start..<text.endIndex), best == nil || r.lowerBound < best!.0.lowerBound { best = (r, st) }
+    /// The earliest stop string in `s.text` starting at scalar `from` or later: (scalar offset, length, the string).
+    /// Only the tail from `from` is read (O(new text + longest stop) per token).
+    func findStop(_ s: EngineSequence, from: Int) -> (Int, Int, String)? {
+        let v = s.text.unicodeScalars
+        let tail = Array(v[v.index(v.endIndex, offsetBy: -(s.textScalars - from))...])
+        var best: (Int, Int, String)? = nil
+        for (si, st) in s.group.prep.stops.enumerated() where st.count <= tail.count {
+            var i = 0
+            while i + st.count <= tail.count, best.map({ from + i < $0.0 }) ?? true {
+                if tail[i] == st[0], tail[i..<(i + st.count)].elementsEqual(st) {
+                    best = (from + i, st.count, s.group.params.stop[si])
+                    break
+                }
+                i += 1
+            }
         }
         return best
     }
 
     func finish(_ s: EngineSequence, _ reason: FinishReason, _ stop: String?, stoppedByString: Bool = false) {
-        if !stoppedByString { s.text += s.detok.pendingText() }
+        if !stoppedByString {
+            let rest = s.detok.pendingText()
+            s.text += rest
+            s.textScalars += rest.unicodeScalars.count
+        }
         s.finishReason = reason
         s.stopReason = stop
         s.status = .finished
@@ -293,23 +355,37 @@ public final class EngineCore: @unchecked Sendable {
     }
 
     func output(_ g: RequestGroup) -> RequestOutput {
-        let maxStop = g.params.stop.map(\.count).max() ?? 0
+        let holdBack = max(0, g.prep.maxStopScalars - 1)
+        let kind = g.params.outputKind
         let outs = g.sequences.map { s -> CompletionOutput in
             // While running, hold back text that may be the start of a stop string.
-            let visibleCount = s.isFinished ? s.text.count : max(s.emittedChars, s.text.count - max(0, maxStop - 1))
-            let visible = String(s.text.prefix(visibleCount))
-            let delta = String(visible.dropFirst(s.emittedChars))
-            let ids = Array(s.outputIds)
-            let deltaIds = Array(ids.dropFirst(s.emittedTokens))
+            let visibleCount = s.isFinished ? s.textScalars : max(s.emittedChars, s.textScalars - holdBack)
+            let v = s.text.unicodeScalars
+            let from = v.index(v.endIndex, offsetBy: -(s.textScalars - s.emittedChars))
+            let to = v.index(v.endIndex, offsetBy: -(s.textScalars - visibleCount))
+            let delta = String(String.UnicodeScalarView(v[from..<to]))
+            let deltaIds = Array(s.tokens[(s.promptLength + s.emittedTokens)...])
+            let deltaLps = s.logprobs.count > s.emittedLogprobs ? Array(s.logprobs[s.emittedLogprobs...]) : []
             s.emittedChars = visibleCount
-            s.emittedTokens = ids.count
-            return CompletionOutput(index: s.index, text: visible, tokenIds: ids, deltaText: delta, deltaTokenIds: deltaIds,
+            s.emittedTokens = s.numOutput
+            s.emittedLogprobs = s.logprobs.count
+            let whole = kind != .delta
+            let text = whole ? (visibleCount == s.textScalars ? s.text : String(String.UnicodeScalarView(v[..<to]))) : delta
+            return CompletionOutput(index: s.index, text: text, tokenIds: whole ? Array(s.outputIds) : deltaIds, deltaText: delta,
+                                    deltaTokenIds: deltaIds, numTokens: s.numOutput,
                                     cumulativeLogprob: g.params.logprobs != nil ? s.cumulativeLogprob : nil,
-                                    logprobs: g.params.logprobs != nil ? s.logprobs : nil,
+                                    logprobs: g.params.logprobs != nil ? (whole ? s.logprobs : deltaLps) : nil,
                                     finishReason: s.finishReason, stopReason: s.stopReason)
         }
-        return RequestOutput(requestId: g.id, prompt: g.prompt, promptTokenIds: g.promptTokenIds,
-                             promptLogprobs: g.params.promptLogprobs != nil ? g.promptLogprobs : nil, outputs: outs,
-                             finished: g.finished, numCachedTokens: g.sequences.map(\.numCachedTokens).max() ?? 0, metrics: g.metrics)
+        var promptLps: [PositionLogprobs?]? = nil
+        if g.params.promptLogprobs != nil {
+            // Prompt logprobs go out once: with the first output (delta) or in full (otherwise).
+            promptLps = kind == .delta ? Array(g.promptLogprobs.dropFirst(g.promptLogprobsEmitted)) : g.promptLogprobs
+            g.promptLogprobsEmitted = g.promptLogprobs.count
+        }
+        var r = RequestOutput(requestId: g.id, prompt: g.prompt, promptTokenIds: g.promptTokenIds, promptLogprobs: promptLps, outputs: outs,
+                              finished: g.finished, numCachedTokens: g.sequences.map(\.numCachedTokens).max() ?? 0, metrics: g.metrics)
+        r.error = g.error
+        return r
     }
 }

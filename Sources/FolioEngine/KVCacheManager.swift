@@ -5,6 +5,8 @@ final class KVCacheManager {
     let prefixCaching: Bool
     /// Copies block contents (the model runner's cache does the work).
     let copyBlock: (Int, Int) -> Void
+    /// The parent of every chain's first block: random per engine, so block identities cannot be predicted.
+    let rootKey = BlockHash.randomKey()
     // Counters (prefix cache queries and hits are in tokens, as vLLM's metrics count them).
     var queries = 0, hits = 0, hitTokens = 0, queriedTokens = 0
 
@@ -21,14 +23,14 @@ final class KVCacheManager {
         guard prefixCaching, s.numComputed == 0, s.blockTable.isEmpty else { return }
         queries += 1
         queriedTokens += s.tokens.count
-        var parent: UInt64? = nil
+        var parent = rootKey
         var found: [(Int, BlockHash)] = []
         let fullBlocks = (s.tokens.count - 1) / blockSize
         for i in 0..<fullBlocks {
-            let h = BlockHash(parent: parent, tokens: Array(s.tokens[(i * blockSize)..<((i + 1) * blockSize)]), extraKeys: s.group.extraKeys)
+            let h = BlockHash(parent: parent, tokens: s.tokens[(i * blockSize)..<((i + 1) * blockSize)], extraKeys: s.group.extraKeys(block: i))
             guard let b = pool.lookup(h) else { break }
             found.append((b, h))
-            parent = h.value
+            parent = h
         }
         guard !found.isEmpty else { return }
         hits += 1
@@ -73,8 +75,8 @@ final class KVCacheManager {
         let full = s.numComputed / blockSize
         while s.blockHashes.count < full {
             let i = s.blockHashes.count
-            let h = BlockHash(parent: s.blockHashes.last?.value, tokens: Array(s.tokens[(i * blockSize)..<((i + 1) * blockSize)]),
-                              extraKeys: s.group.extraKeys)
+            let h = BlockHash(parent: s.blockHashes.last ?? rootKey, tokens: s.tokens[(i * blockSize)..<((i + 1) * blockSize)],
+                              extraKeys: s.group.extraKeys(block: i))
             pool.register(s.blockTable[i], h)
             s.blockHashes.append(h)
         }

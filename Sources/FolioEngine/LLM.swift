@@ -37,9 +37,10 @@ public final class LLM: @unchecked Sendable {
     public func generate(_ prompts: [PromptInput], params: [SamplingParams], progress: ((Int, Int) -> Void)? = nil) throws -> [RequestOutput] {
         guard prompts.count == params.count else { throw FolioError.invalidArgument(name: "params", message: "one per prompt") }
         var ids: [String] = []
-        for (p, sp) in zip(prompts, params) {
+        for (p, var sp) in zip(prompts, params) {
             counter += 1
             let id = "offline-\(counter)"
+            sp.outputKind = .finalOnly  // only the final outputs are kept (vLLM's LLM does the same)
             do { try engine.addRequest(id: id, prompt: p, params: sp) } catch {
                 for added in ids { engine.abort(id: added) }
                 throw error
@@ -48,7 +49,13 @@ public final class LLM: @unchecked Sendable {
         }
         var finals: [String: RequestOutput] = [:]
         while finals.count < ids.count {
-            for o in try engine.step() where o.finished { finals[o.requestId] = o }
+            for o in try engine.step() where o.finished {
+                if let e = o.error {
+                    for id in ids { engine.abort(id: id) }
+                    throw AsyncEngine.RequestFailed(message: e)
+                }
+                finals[o.requestId] = o
+            }
             progress?(finals.count, ids.count)
         }
         return ids.map { finals[$0]! }
@@ -74,11 +81,25 @@ public actor AsyncEngine {
     /// The queue is full (`maxWaiting` requests already wait).
     public struct QueueFull: Error { public let waiting: Int }
 
+    /// The request failed on its own during a step (the engine and the other requests went on).
+    public struct RequestFailed: Error, CustomStringConvertible {
+        public let message: String
+        public var description: String { "the request failed: \(message)" }
+    }
+
     /// Starts a request; the stream yields an output after each step that advanced it, and ends when it finishes.
+    /// Tokenization and checks run on the caller's task (`EngineCore.prepare`), never on the engine's actor.
     /// With `maxWaiting`, admission is refused (atomically with respect to other callers) when that many sequences wait.
-    public func generate(id: String, prompt: PromptInput, params: SamplingParams, maxWaiting: Int? = nil) throws -> AsyncThrowingStream<RequestOutput, any Error> {
+    public nonisolated func generate(id: String, prompt: PromptInput, params: SamplingParams, maxWaiting: Int? = nil,
+                                     cacheSalt: String? = nil) async throws -> AsyncThrowingStream<RequestOutput, any Error> {
+        let prep = try core.prepare(prompt: prompt, params: params, cacheSalt: cacheSalt)
+        return try await admit(id: id, prep, maxWaiting: maxWaiting)
+    }
+
+    /// Adds a prepared request to the engine (O(samples) on the actor).
+    public func admit(id: String, _ prep: PreparedRequest, maxWaiting: Int? = nil) throws -> AsyncThrowingStream<RequestOutput, any Error> {
         if let m = maxWaiting, core.stats.numWaiting >= m { throw QueueFull(waiting: core.stats.numWaiting) }
-        try core.addRequest(id: id, prompt: prompt, params: params)
+        try core.addRequest(id: id, prep)
         let (stream, cont) = AsyncThrowingStream<RequestOutput, any Error>.makeStream()
         streams[id] = cont
         cont.onTermination = { [weak self] reason in
@@ -99,10 +120,15 @@ public actor AsyncEngine {
         while core.hasUnfinishedRequests {
             do {
                 for o in try core.step() {
+                    if let e = o.error {
+                        streams.removeValue(forKey: o.requestId)?.finish(throwing: RequestFailed(message: e))
+                        continue
+                    }
                     streams[o.requestId]?.yield(o)
                     if o.finished { streams.removeValue(forKey: o.requestId)?.finish() }
                 }
             } catch {
+                // step() fails requests one by one; this is only for an engine-wide fault.
                 for (id, c) in streams { c.finish(throwing: error); core.abort(id: id) }
                 streams = [:]
             }

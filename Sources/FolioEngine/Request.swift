@@ -18,16 +18,29 @@ public struct PositionLogprobs: Sendable {
 
 public enum FinishReason: String, Sendable { case stop, length, abort }
 
+/// What each output of a request carries (vLLM's `RequestOutputKind`).
+public enum RequestOutputKind: Sendable {
+    /// After every step, the whole text, ids and logprobs so far (and the step's delta).
+    case cumulative
+    /// After every step, only what the step added: O(new tokens) per step, for streaming.
+    case delta
+    /// Nothing until the request finishes; then the whole output once.
+    case finalOnly
+}
+
 /// One sample of a request.
 public struct CompletionOutput: Sendable {
     public let index: Int
-    /// Whole text and ids so far.
+    /// The text and ids so far (`.cumulative`, `.finalOnly`), or what this step added (`.delta`).
     public var text: String
     public var tokenIds: [Int32]
     /// What this step added (for streaming).
     public var deltaText: String
     public var deltaTokenIds: [Int32]
+    /// Tokens generated so far, whatever the output kind.
+    public var numTokens: Int
     public var cumulativeLogprob: Float?
+    /// Per generated token: all so far, or this step's (`.delta`).
     public var logprobs: [PositionLogprobs]?
     public var finishReason: FinishReason?
     /// The stop string or stop token id that ended the sample.
@@ -54,12 +67,15 @@ public struct RequestOutput: Sendable {
     /// Prompt tokens served from the prefix cache.
     public var numCachedTokens: Int
     public var metrics: RequestMetrics
+    /// Set when the request failed on its own (its step raised an error); the other requests went on.
+    public var error: String? = nil
 }
 
-/// What a prompt is: text (tokenized with BOS as the model says) or token ids.
+/// What a prompt is: text (tokenized with BOS as the model says), token ids, or both (text already tokenized).
 public enum PromptInput: Sendable, ExpressibleByStringLiteral {
     case text(String)
     case tokens([Int32])
+    case tokenized(text: String, ids: [Int32])
     public init(stringLiteral s: String) { self = .text(s) }
 }
 
@@ -79,12 +95,19 @@ final class EngineSequence {
     var rng: SeededRandom
     var detok: StreamingDetokenizer
     var text = ""
-    /// Text already reported to the caller.
+    /// Unicode scalars in `text` (kept as text grows; stop strings and offsets count scalars, as Python counts `str`).
+    var textScalars = 0
+    /// Text (in scalars), tokens and logprob positions already reported to the caller.
     var emittedChars = 0
     var emittedTokens = 0
+    var emittedLogprobs = 0
     var finishReason: FinishReason?
     var stopReason: String?
     var logprobs: [PositionLogprobs] = []
+    /// Output token -> count (presence/frequency penalties), and every prompt and output token (repetition
+    /// penalty); kept up to date as tokens are added, only when the request's penalties need them.
+    var outputCounts: [Int32: Int] = [:]
+    var seenTokens: Set<Int32> = []
     var cumulativeLogprob: Float = 0
     var numCachedTokens = 0
     /// Logits of the last prompt position, kept by the leader for its forked siblings.
@@ -98,9 +121,24 @@ final class EngineSequence {
         rng = SeededRandom(seed: seed)
         detok = StreamingDetokenizer(tokenizer: tokenizer, skipSpecialTokens: group.params.skipSpecialTokens)
         self.arrivalOrder = arrivalOrder
+        if group.params.repetitionPenalty != 1 { seenTokens = Set(tokens) }
+    }
+
+    /// Appends a generated token, keeping the penalty tables current.
+    func append(_ t: Int32) {
+        tokens.append(t)
+        let p = group.params
+        if p.presencePenalty != 0 || p.frequencyPenalty != 0 { outputCounts[t, default: 0] += 1 }
+        if p.repetitionPenalty != 1 { seenTokens.insert(t) }
     }
 
     var promptLength: Int { group.promptTokenIds.count }
+    /// Prompt positions computed per step: bounded while prompt logprobs are wanted, since each position then
+    /// keeps a vocabulary-sized logits row for the step (128 x vocab floats at most, not prompt x vocab).
+    var chunkCap: Int {
+        group.params.promptLogprobs != nil && index == 0 && !group.promptLogprobsDone ? EngineSequence.promptLogprobsChunk : Int.max
+    }
+    static let promptLogprobsChunk = 128
     var outputIds: ArraySlice<Int32> { tokens[promptLength...] }
     var numOutput: Int { tokens.count - promptLength }
     var isFinished: Bool { status == .finished }
@@ -109,26 +147,31 @@ final class EngineSequence {
 /// A request: its prompt, parameters and `n` samples.
 final class RequestGroup {
     let id: String
-    let prompt: String?
-    let promptTokenIds: [Int32]
-    let params: SamplingParams
-    let maxTokens: Int
+    let prep: PreparedRequest
     var sequences: [EngineSequence] = []
     var metrics: RequestMetrics
     var promptLogprobs: [PositionLogprobs?] = []
     var promptLogprobsDone = false
-    let stopIds: Set<Int32>
-    let extraKeys: [String]
+    var promptLogprobsEmitted = 0
+    /// Why the request failed alone (set with every sample finished as `abort`).
+    var error: String?
 
-    init(id: String, prompt: String?, promptTokenIds: [Int32], params: SamplingParams, maxTokens: Int, stopIds: Set<Int32>, extraKeys: [String]) {
+    init(id: String, prep: PreparedRequest) {
         self.id = id
-        self.prompt = prompt
-        self.promptTokenIds = promptTokenIds
-        self.params = params
-        self.maxTokens = maxTokens
-        self.stopIds = stopIds
-        self.extraKeys = extraKeys
+        self.prep = prep
         metrics = RequestMetrics(arrival: Date())
+    }
+
+    var prompt: String? { prep.prompt }
+    var promptTokenIds: [Int32] { prep.promptTokenIds }
+    var params: SamplingParams { prep.params }
+    var maxTokens: Int { prep.maxTokens }
+    var stopIds: Set<Int32> { prep.stopIds }
+    /// Prefix-cache keys of block `i`: the request's keys (LoRA id, ...), and the cache salt on the first block
+    /// (the chain carries it to the rest), as vLLM keys blocks.
+    func extraKeys(block i: Int) -> [String] {
+        if i == 0, let salt = prep.cacheSalt { return prep.extraKeys + ["salt:" + salt] }
+        return prep.extraKeys
     }
 
     var finished: Bool { sequences.allSatisfy(\.isFinished) }

@@ -50,24 +50,25 @@ enum Sampler {
         var logits = raw
         let V = logits.count
         for (t, b) in p.logitBias where Int(t) < V { logits[Int(t)] += b }
-        if let allowed = p.allowedTokenIds {
-            let keep = Set(allowed)
-            for i in 0..<V where !keep.contains(Int32(i)) { logits[i] = -.infinity }
+        if let allowed = s.group.prep.allowed {
+            // Sorted, unique ids prepared once per request: keep those, mask the rest.
+            var kept = [Float](repeating: -.infinity, count: V)
+            for t in allowed where Int(t) < V { kept[Int(t)] = logits[Int(t)] }
+            logits = kept
         }
-        if !p.badWords.isEmpty { banBadWords(&logits, s, tokenizer) }
+        if !s.group.prep.badWordIds.isEmpty { banBadWords(&logits, s) }
         if s.numOutput < p.minTokens {
             for t in eos.union(p.stopTokenIds) where Int(t) < V { logits[Int(t)] = -.infinity }
         }
-        if p.repetitionPenalty != 1 || p.presencePenalty != 0 || p.frequencyPenalty != 0 {
-            var counts: [Int32: Int] = [:]
-            for t in s.outputIds { counts[t, default: 0] += 1 }
-            if p.repetitionPenalty != 1 {
-                for t in Set(s.tokens) where Int(t) < V {
-                    let x = logits[Int(t)]
-                    logits[Int(t)] = x > 0 ? x / p.repetitionPenalty : x * p.repetitionPenalty
-                }
+        if p.repetitionPenalty != 1 {
+            // Every token of the prompt and the output so far (kept as tokens are added).
+            for t in s.seenTokens where Int(t) < V {
+                let x = logits[Int(t)]
+                logits[Int(t)] = x > 0 ? x / p.repetitionPenalty : x * p.repetitionPenalty
             }
-            for (t, c) in counts where Int(t) < V {
+        }
+        if p.presencePenalty != 0 || p.frequencyPenalty != 0 {
+            for (t, c) in s.outputCounts where Int(t) < V {
                 logits[Int(t)] -= p.frequencyPenalty * Float(c) + p.presencePenalty
             }
         }
@@ -109,17 +110,15 @@ enum Sampler {
     }
 
     /// Bans the last token of each bad word whose other tokens the output just produced (vLLM's bad_words).
-    static func banBadWords(_ logits: inout [Float], _ s: EngineSequence, _ tok: Tokenizer) {
-        let out = Array(s.outputIds)
-        for w in s.group.params.badWords {
-            for variant in [w, " " + w] {
-                let ids = tok.encode(variant, addSpecialTokens: false)
-                guard let last = ids.last else { continue }
-                let prefix = ids.dropLast()
-                if prefix.isEmpty || (out.count >= prefix.count && Array(out.suffix(prefix.count)) == Array(prefix)) {
-                    if Int(last) < logits.count { logits[Int(last)] = -.infinity }
-                }
-            }
+    /// The words' token ids were prepared once per request.
+    static func banBadWords(_ logits: inout [Float], _ s: EngineSequence) {
+        let out = s.tokens, start = s.promptLength
+        for ids in s.group.prep.badWordIds {
+            let last = ids[ids.count - 1], n = ids.count - 1
+            guard out.count - start >= n else { continue }
+            var match = true
+            for j in 0..<n where out[out.count - n + j] != ids[j] { match = false; break }
+            if match, Int(last) < logits.count { logits[Int(last)] = -.infinity }
         }
     }
 }

@@ -38,6 +38,10 @@ public struct SamplingParams: Sendable {
     public var skipSpecialTokens = true
     /// Scheduling priority with the `priority` policy (lower is served first, as in vLLM).
     public var priority: Int = 0
+    /// What each output carries: everything so far, only the step's delta, or only the final output.
+    public var outputKind: RequestOutputKind = .cumulative
+    /// The most logprobs a request may ask for per position (vLLM's `max_logprobs`).
+    public static let maxLogprobs = 20
 
     public init(n: Int = 1, temperature: Float = 1, topP: Float = 1, topK: Int = 0, minP: Float = 0,
                 presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 1,
@@ -78,8 +82,14 @@ public struct SamplingParams: Sendable {
         if let m = maxTokens { guard m >= 1 else { throw bad("max_tokens", "must be at least 1, got \(m)") } }
         guard minTokens >= 0 else { throw bad("min_tokens", "must be non-negative, got \(minTokens)") }
         if let m = maxTokens { guard minTokens <= m else { throw bad("min_tokens", "must be <= max_tokens \(m), got \(minTokens)") } }
-        if let l = logprobs { guard l >= 0, l <= 20 else { throw bad("logprobs", "must be in [0, 20], got \(l)") } }
-        if let l = promptLogprobs { guard l >= 0, l <= 20 else { throw bad("prompt_logprobs", "must be in [0, 20], got \(l)") } }
+        if let l = logprobs {
+            guard l >= 0 else { throw bad("logprobs", "must be non-negative, got \(l)") }
+            guard l <= Self.maxLogprobs else { throw bad("logprobs", "Requested sample logprobs of \(l), which is greater than max allowed: \(Self.maxLogprobs)") }
+        }
+        if let l = promptLogprobs {
+            guard l >= 0 else { throw bad("prompt_logprobs", "must be non-negative, got \(l)") }
+            guard l <= Self.maxLogprobs else { throw bad("prompt_logprobs", "Requested prompt logprobs of \(l), which is greater than max allowed: \(Self.maxLogprobs)") }
+        }
         for (t, b) in logitBias {
             guard t >= 0, Int(t) < vocabSize else { throw bad("logit_bias", "token id \(t) is outside the vocabulary (\(vocabSize))") }
             guard b.isFinite, abs(b) <= 100 else { throw bad("logit_bias", "bias \(b) for token \(t) must be in [-100, 100]") }

@@ -74,8 +74,8 @@ final class Scheduler {
         var i = 0
         while i < running.count, budget > 0 {
             let s = running[i]
-            let numNew = min(s.tokens.count - s.numComputed, budget)
-            if !config.enableChunkedPrefill, numNew < s.tokens.count - s.numComputed { i += 1; continue }
+            let numNew = min(s.tokens.count - s.numComputed, budget, s.chunkCap)
+            if !config.enableChunkedPrefill, numNew < s.tokens.count - s.numComputed, numNew < s.chunkCap { i += 1; continue }
             if numNew <= 0 { i += 1; continue }
             var ok = kv.allocateSlots(s, numNew)
             while !ok {
@@ -103,8 +103,8 @@ final class Scheduler {
             if s.status == .waitingForFork { w += 1; continue }
             kv.applyPrefixCache(s)
             let remaining = s.tokens.count - s.numComputed
-            let numNew = min(remaining, budget)
-            if !config.enableChunkedPrefill, numNew < remaining { break }
+            let numNew = min(remaining, budget, s.chunkCap)
+            if !config.enableChunkedPrefill, numNew < remaining, numNew < s.chunkCap { break }
             guard kv.allocateSlots(s, numNew) else {
                 kv.undoPrefixCache(s)  // it waits without pinning cached blocks, and is counted once when it runs
                 break

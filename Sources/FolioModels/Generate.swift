@@ -54,7 +54,10 @@ extension CausalLM {
                          stopTokenIds: Set<Int32> = [], ignoreEOS: Bool = false) throws -> GenerationResult {
         guard !prompt.isEmpty else { throw FolioError.invalidArgument(name: "prompt", message: "is empty") }
         guard maxTokens >= 0 else { throw FolioError.invalidArgument(name: "max_tokens", message: "must be >= 0") }
-        let total = prompt.count + maxTokens
+        for t in prompt where t < 0 || Int(t) >= config.vocabSize {
+            throw FolioError.invalidArgument(name: "prompt", message: "token id \(t) is outside the vocabulary (\(config.vocabSize))")
+        }
+        let total = maxTokens > config.maxPositionEmbeddings ? config.maxPositionEmbeddings : prompt.count + maxTokens
         guard prompt.count <= config.maxPositionEmbeddings else {
             throw FolioError.invalidArgument(name: "prompt", message: "\(prompt.count) tokens exceed the model's context length \(config.maxPositionEmbeddings)")
         }

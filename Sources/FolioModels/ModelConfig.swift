@@ -67,6 +67,28 @@ public struct ModelConfig: Sendable {
         guard vocabSize > 0, hiddenSize > 0, numLayers > 0, numHeads > 0, numKVHeads > 0, headDim > 0 else {
             throw bad("config has a non-positive size (vocab \(vocabSize), hidden \(hiddenSize), layers \(numLayers), heads \(numHeads)/\(numKVHeads), head_dim \(headDim))")
         }
+        guard intermediateSize > 0, intermediateSize <= 1 << 20, headDim <= 1 << 12, maxPositionEmbeddings > 0 else {
+            throw bad("config has an invalid size (intermediate \(intermediateSize), head_dim \(headDim), max_position_embeddings \(maxPositionEmbeddings))")
+        }
+        guard numExperts >= 0, numExperts <= 1 << 12, moeIntermediateSize >= 0, moeIntermediateSize <= 1 << 20 else {
+            throw bad("config has an invalid expert count or size (\(numExperts), \(moeIntermediateSize))")
+        }
+        // Every float the forward pass uses must be a finite, positive number.
+        var floats: [(String, Double)] = [("rms_norm_eps", Double(rmsNormEps)), ("rope_theta", ropeTheta), ("attention scale", Double(attentionScale)),
+                                          ("embedding scale", Double(embeddingScale))]
+        if let t = ropeLocalTheta { floats.append(("rope_local_base_freq", t)) }
+        if let x = finalLogitSoftcap { floats.append(("final_logit_softcapping", Double(x))) }
+        if let x = attnLogitSoftcap { floats.append(("attn_logit_softcapping", Double(x))) }
+        switch ropeScaling {
+        case .none: break
+        case .linear(let f): floats.append(("rope_scaling.factor", f))
+        case .dynamic(let f, _): floats.append(("rope_scaling.factor", f))
+        case .llama3(let f, let lo, let hi, _): floats += [("rope_scaling.factor", f), ("low_freq_factor", lo), ("high_freq_factor", hi)]
+        case .yarn(let f, _, let bf, let bs, let af): floats += [("rope_scaling.factor", f), ("beta_fast", bf), ("beta_slow", bs)] + (af.map { [("attention_factor", $0)] } ?? [])
+        }
+        for (name, v) in floats where !(v.isFinite && v > 0) { throw bad("config \(name) is \(v); it must be a finite positive number") }
+        if !(normWeightOffset.isFinite) { throw bad("config norm weight offset is \(normWeightOffset)") }
+        for w in slidingWindow { if let w, w <= 0 { throw bad("sliding_window \(w) must be positive") } }
         guard numHeads % numKVHeads == 0 else { throw bad("num_attention_heads \(numHeads) is not a multiple of num_key_value_heads \(numKVHeads)") }
         guard ropeDim % 2 == 0, ropeDim <= headDim else { throw bad("rotary dimension \(ropeDim) does not fit head_dim \(headDim)") }
         guard numLayers <= 1000, hiddenSize <= 1 << 17, vocabSize <= 1 << 22 else { throw bad("config sizes are absurd") }
@@ -75,6 +97,13 @@ public struct ModelConfig: Sendable {
 }
 
 extension ModelConfig {
+    /// The sizes everything else is derived from, checked before anything divides by or allocates with them.
+    static func checkShape(hidden: Int, heads: Int, layers: Int, path: String) throws {
+        guard hidden > 0, hidden <= 1 << 17, heads > 0, heads <= 1 << 12, layers > 0, layers <= 1000 else {
+            throw FolioError.malformedFile(path: path, problem: "config has an invalid size (hidden \(hidden), heads \(heads), layers \(layers))")
+        }
+    }
+
     /// Reads a Hugging Face `config.json`.
     static func fromHuggingFace(_ j: JSONValue, family: ModelFamily, architecture: String, path: String) throws -> ModelConfig {
         let c = j["text_config"].flatMap { $0.objectValue != nil ? $0 : nil } ?? j
@@ -86,7 +115,13 @@ extension ModelConfig {
         }
         let hidden = try req("hidden_size"), heads = try req("num_attention_heads")
         let layers = try req("num_hidden_layers")
+        try Self.checkShape(hidden: hidden, heads: heads, layers: layers, path: path)
         let headDim = int("head_dim") ?? hidden / heads
+        guard headDim > 0, headDim <= 1 << 12 else { throw FolioError.malformedFile(path: path, problem: "config head_dim \(headDim) must be in [1, 4096]") }
+        let partial = dbl("partial_rotary_factor") ?? 1.0
+        guard partial.isFinite, partial > 0, partial <= 1 else {
+            throw FolioError.malformedFile(path: path, problem: "config partial_rotary_factor \(partial) must be in (0, 1]")
+        }
         // transformers 5 keeps RoPE settings in rope_parameters, per layer type for models such as Gemma 3.
         let rpAll = c["rope_parameters"]
         let rp = rpAll?["full_attention"] ?? rpAll
@@ -96,7 +131,7 @@ extension ModelConfig {
             intermediateSize: int("intermediate_size") ?? 4 * hidden, numLayers: layers, numHeads: heads,
             numKVHeads: int("num_key_value_heads") ?? heads, headDim: headDim,
             rmsNormEps: Float(dbl("rms_norm_eps") ?? 1e-6), ropeTheta: theta, ropeLocalTheta: nil,
-            ropeDim: Int(Double(headDim) * (dbl("partial_rotary_factor") ?? 1.0)),
+            ropeDim: Int(Double(headDim) * partial),
             maxPositionEmbeddings: int("max_position_embeddings") ?? 4096,
             tieWordEmbeddings: c["tie_word_embeddings"]?.boolValue ?? j["tie_word_embeddings"]?.boolValue ?? false,
             slidingWindow: Array(repeating: nil, count: layers), attentionScale: 1 / Float(headDim).squareRoot())
@@ -154,6 +189,7 @@ extension ModelConfig {
         }
         let hidden = try req("embedding_length"), heads = try req("attention.head_count")
         let layers = try req("block_count")
+        try Self.checkShape(hidden: hidden, heads: heads, layers: layers, path: path)
         let headDim = int("attention.key_length") ?? hidden / max(heads, 1)
         let vocab = int("vocab_size") ?? g.metadata["tokenizer.ggml.tokens"]?.arrayValue?.count
             ?? g.tensors.first(where: { $0.name == "token_embd.weight" })?.shape.first ?? 0

@@ -48,15 +48,26 @@ struct WeightLoader {
     let config: ModelConfig
     let isGGUF: Bool
 
-    func norm(_ name: String) throws -> [Float] {
+    /// A norm weight of exactly `length` elements (the kernels read that many through raw pointers).
+    func norm(_ name: String, _ length: Int) throws -> [Float] {
         let t = try source.require(name)
         guard t.elementCount == t.cols else { throw FolioError.malformedFile(path: source.path, problem: "\(name) is not a vector") }
+        guard t.cols == length else {
+            throw FolioError.malformedFile(path: source.path, problem: "\(name) has \(t.cols) elements, expected \(length)")
+        }
         var v = try t.toFloats()
         if config.normWeightOffset != 0 { for i in v.indices { v[i] += config.normWeightOffset } }
         return v
     }
 
-    func vector(_ name: String) throws -> [Float]? { try source.tensor(named: name)?.toFloats() }
+    /// An optional bias vector of exactly `length` elements.
+    func vector(_ name: String, _ length: Int) throws -> [Float]? {
+        guard let t = source.tensor(named: name) else { return nil }
+        guard t.elementCount == length else {
+            throw FolioError.malformedFile(path: source.path, problem: "\(name) has \(t.elementCount) elements, expected \(length)")
+        }
+        return try t.toFloats()
+    }
 
     /// A matrix with the expected shape [rows, cols], or an error naming the mismatch.
     func matrix(_ name: String, _ rows: Int, _ cols: Int) throws -> WeightTensor {
@@ -77,7 +88,7 @@ struct WeightLoader {
         let embedding = try matrix(embName, c.vocabSize, h)
         var layers: [LayerWeights] = []
         for i in 0..<c.numLayers { layers.append(try isGGUF ? ggufLayer(i) : hfLayer(i)) }
-        let finalNorm = try norm(isGGUF ? "output_norm.weight" : "model.norm.weight")
+        let finalNorm = try norm(isGGUF ? "output_norm.weight" : "model.norm.weight", h)
         let headName = isGGUF ? "output.weight" : "lm_head.weight"
         let lmHead = c.tieWordEmbeddings ? (source.tensor(named: headName).map { try? check($0, c.vocabSize, h) } ?? nil) ?? embedding
                                          : try matrix(headName, c.vocabSize, h)
@@ -133,16 +144,16 @@ struct WeightLoader {
         }
         let gemma = c.family == .gemma3
         return LayerWeights(
-            attnNorm: try norm(p + "input_layernorm.weight"), q: q, k: k, v: v,
+            attnNorm: try norm(p + "input_layernorm.weight", h), q: q, k: k, v: v,
             o: try matrix(p + "self_attn.o_proj.weight", h, c.qDim),
-            qBias: c.attentionBias ? try vector(p + "self_attn.q_proj.bias") : nil,
-            kBias: c.attentionBias ? try vector(p + "self_attn.k_proj.bias") : nil,
-            vBias: c.attentionBias ? try vector(p + "self_attn.v_proj.bias") : nil,
-            qNorm: c.qkNorm ? try norm(p + "self_attn.q_norm.weight") : nil,
-            kNorm: c.qkNorm ? try norm(p + "self_attn.k_norm.weight") : nil,
-            postAttnNorm: gemma ? try norm(p + "post_attention_layernorm.weight") : nil,
-            ffnNorm: try norm(p + (gemma ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight")),
-            ffn: ffn, postFfnNorm: gemma ? try norm(p + "post_feedforward_layernorm.weight") : nil)
+            qBias: c.attentionBias ? try vector(p + "self_attn.q_proj.bias", c.qDim) : nil,
+            kBias: c.attentionBias ? try vector(p + "self_attn.k_proj.bias", c.kvDim) : nil,
+            vBias: c.attentionBias ? try vector(p + "self_attn.v_proj.bias", c.kvDim) : nil,
+            qNorm: c.qkNorm ? try norm(p + "self_attn.q_norm.weight", c.headDim) : nil,
+            kNorm: c.qkNorm ? try norm(p + "self_attn.k_norm.weight", c.headDim) : nil,
+            postAttnNorm: gemma ? try norm(p + "post_attention_layernorm.weight", h) : nil,
+            ffnNorm: try norm(p + (gemma ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight"), h),
+            ffn: ffn, postFfnNorm: gemma ? try norm(p + "post_feedforward_layernorm.weight", h) : nil)
     }
 
     func ggufLayer(_ i: Int) throws -> LayerWeights {
@@ -188,13 +199,13 @@ struct WeightLoader {
         }
         let gemma = c.family == .gemma3
         return LayerWeights(
-            attnNorm: try norm(p + "attn_norm.weight"), q: q, k: k, v: v, o: try matrix(p + "attn_output.weight", h, c.qDim),
-            qBias: try vector(p + "attn_q.bias"), kBias: try vector(p + "attn_k.bias"), vBias: try vector(p + "attn_v.bias"),
-            qNorm: c.qkNorm ? try norm(p + "attn_q_norm.weight") : nil,
-            kNorm: c.qkNorm ? try norm(p + "attn_k_norm.weight") : nil,
-            postAttnNorm: gemma ? try norm(p + "post_attention_norm.weight") : nil,
-            ffnNorm: try norm(p + "ffn_norm.weight"), ffn: ffn,
-            postFfnNorm: gemma ? try norm(p + "post_ffw_norm.weight") : nil)
+            attnNorm: try norm(p + "attn_norm.weight", h), q: q, k: k, v: v, o: try matrix(p + "attn_output.weight", h, c.qDim),
+            qBias: try vector(p + "attn_q.bias", c.qDim), kBias: try vector(p + "attn_k.bias", c.kvDim), vBias: try vector(p + "attn_v.bias", c.kvDim),
+            qNorm: c.qkNorm ? try norm(p + "attn_q_norm.weight", c.headDim) : nil,
+            kNorm: c.qkNorm ? try norm(p + "attn_k_norm.weight", c.headDim) : nil,
+            postAttnNorm: gemma ? try norm(p + "post_attention_norm.weight", h) : nil,
+            ffnNorm: try norm(p + "ffn_norm.weight", h), ffn: ffn,
+            postFfnNorm: gemma ? try norm(p + "post_ffw_norm.weight", h) : nil)
     }
 }
 

@@ -12,7 +12,7 @@ public struct APIError: Error, Sendable {
         self.status = status
         self.message = message
         self.type = type ?? (status == 401 ? "Unauthorized" : status == 404 ? "NotFoundError" : status == 429 ? "TooManyRequests"
-            : status >= 500 ? "InternalServerError" : "BadRequestError")
+            : status == 503 ? "ServiceUnavailable" : status >= 500 ? "InternalServerError" : "BadRequestError")
         self.param = param
         code = status
     }
@@ -24,13 +24,15 @@ public struct APIError: Error, Sendable {
                                     ("param", param.map { .string($0) } ?? .null), ("code", code.map { .int($0) } ?? .null)]))])
     }
 
-    /// Maps engine and template errors to 400s (bad input never becomes a 500).
+    /// Maps errors to statuses: bad input (`FolioError.invalidArgument`, template errors) is a 400, a request that
+    /// failed inside the engine and any other fault a 500.
     public static func from(_ e: any Error) -> APIError {
         if let a = e as? APIError { return a }
-        if let f = e as? FolioError {
-            if case .invalidArgument(let name, let m) = f { return .invalid("\(name) \(m)", param: name) }
-            return APIError(status: 400, message: f.description)
+        if let f = e as? FolioError, case .invalidArgument(let name, let m) = f {
+            // Whole sentences (vLLM's messages) stand alone; short ones follow the field name.
+            let full = m.first?.isUppercase == true || m.hasPrefix(name)
+            return .invalid(full ? m : "\(name) \(m)", param: name)
         }
-        return APIError(status: 400, message: "\(e)")
+        return APIError(status: 500, message: "\(e)")
     }
 }

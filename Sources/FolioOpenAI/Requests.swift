@@ -21,7 +21,7 @@ struct Fields {
         try typed(k, "a string or a list of strings") { v in v.stringValue.map { [$0] } ?? Self.each(v) { $0.stringValue } }
     }
     func ints(_ k: String) throws -> [Int32]? {
-        try typed(k, "a list of integers") { v in Self.each(v) { $0.intValue.map(Int32.init(truncatingIfNeeded:)) } }
+        try typed(k, "a list of 32-bit integers") { v in Self.each(v) { $0.intValue.flatMap { Int32(exactly: $0) } } }
     }
     /// Every element of array `v` read by `get`, or nil when `v` is not an array or `get` refuses an element.
     static func each<T>(_ v: JSONValue, _ get: (JSONValue) -> T?) -> [T]? {
@@ -32,6 +32,15 @@ struct Fields {
 }
 
 public enum Endpoint: Sendable { case completions, chat }
+
+/// Per-request bounds that vLLM does not have, checked at the door (`folio serve` flags).
+public struct RequestLimits: Sendable {
+    /// Prompts in one `/v1/completions` list (`--max-prompts-per-request`).
+    public var maxPromptsPerRequest = 64
+    /// `stop` strings per request (`--max-stop-sequences`); `bad_words` share the bound.
+    public var maxStopSequences = 64
+    public init() {}
+}
 
 /// A parsed `/v1/completions` or `/v1/chat/completions` request.
 public struct GenerationRequest: Sendable {
@@ -47,6 +56,8 @@ public struct GenerationRequest: Sendable {
     /// Completions: top-k logprobs per token; chat: `logprobs: true` with `top_logprobs`.
     public var logprobs: Int?
     public var endpoint: Endpoint
+    /// vLLM's `cache_salt`: prefix-cache entries are shared only between requests with the same salt.
+    public var cacheSalt: String?
 
     static let known: Set<String> = [
         "model", "prompt", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p", "n",
@@ -55,6 +66,7 @@ public struct GenerationRequest: Sendable {
         "include_stop_str_in_output", "skip_special_tokens", "allowed_token_ids", "bad_words", "prompt_logprobs",
         "response_format", "chat_template_kwargs", "add_generation_prompt", "continue_final_message", "tools", "tool_choice",
         "documents", "priority", "best_of", "suffix", "parallel_tool_calls", "chat_template", "spaces_between_special_tokens",
+        "cache_salt",
     ]
 
     /// Field names of `body` that this server does not use (logged, as vLLM does).
@@ -63,7 +75,7 @@ public struct GenerationRequest: Sendable {
     }
 
     /// Parses and validates a request body. `render` turns chat messages into a prompt (the model's template).
-    public static func parse(_ body: JSONValue, endpoint: Endpoint, defaults: SamplingParams,
+    public static func parse(_ body: JSONValue, endpoint: Endpoint, defaults: SamplingParams, limits: RequestLimits = RequestLimits(),
                              render: (JSONValue, JSONValue?, Bool, Bool, [(String, JSONValue)]) throws -> String) throws -> GenerationRequest {
         guard body.objectValue != nil else { throw APIError.invalid("the request body must be a JSON object") }
         let f = Fields(obj: body)
@@ -81,14 +93,24 @@ public struct GenerationRequest: Sendable {
         if let v = try f.double("frequency_penalty") { p.frequencyPenalty = Float(v) }
         if let v = try f.double("repetition_penalty") { p.repetitionPenalty = Float(v) }
         if let v = try f.int("seed") { p.seed = UInt64(bitPattern: Int64(v)) }
-        if let v = try f.strings("stop") { p.stop = v }
+        if let v = try f.strings("stop") {
+            guard v.count <= limits.maxStopSequences else {
+                throw APIError.invalid("stop has \(v.count) sequences; at most \(limits.maxStopSequences) are allowed (--max-stop-sequences)", param: "stop")
+            }
+            p.stop = v
+        }
         if let v = try f.ints("stop_token_ids") { p.stopTokenIds = v }
         if let v = try f.bool("ignore_eos") { p.ignoreEOS = v }
         if let v = try f.int("min_tokens") { p.minTokens = v }
         if let v = try f.bool("include_stop_str_in_output") { p.includeStopStrInOutput = v }
         if let v = try f.bool("skip_special_tokens") { p.skipSpecialTokens = v }
         if let v = try f.ints("allowed_token_ids") { p.allowedTokenIds = v }
-        if let v = try f.strings("bad_words") { p.badWords = v }
+        if let v = try f.strings("bad_words") {
+            guard v.count <= limits.maxStopSequences else {
+                throw APIError.invalid("bad_words has \(v.count) entries; at most \(limits.maxStopSequences) are allowed (--max-stop-sequences)", param: "bad_words")
+            }
+            p.badWords = v
+        }
         if let v = try f.int("prompt_logprobs") { p.promptLogprobs = v }
         if let v = try f.int("priority") { p.priority = v }
         if let lb = body["logit_bias"], !lb.isNull {
@@ -114,7 +136,11 @@ public struct GenerationRequest: Sendable {
             }
         }
         if let l = logprobs {
-            guard l >= 0, l <= 20 else { throw APIError.invalid("\(endpoint == .chat ? "top_logprobs" : "logprobs") must be in [0, 20], got \(l)", param: endpoint == .chat ? "top_logprobs" : "logprobs") }
+            let name = endpoint == .chat ? "top_logprobs" : "logprobs"
+            guard l >= 0 else { throw APIError.invalid("\(name) must be non-negative, got \(l)", param: name) }
+            guard l <= SamplingParams.maxLogprobs else {
+                throw APIError.invalid("Requested sample logprobs of \(l), which is greater than max allowed: \(SamplingParams.maxLogprobs)", param: name)
+            }
             p.logprobs = l
         }
         let so = body["stream_options"]
@@ -122,7 +148,8 @@ public struct GenerationRequest: Sendable {
                                   stream: try f.bool("stream") ?? false,
                                   includeUsage: so?["include_usage"]?.boolValue ?? false,
                                   continuousUsage: so?["continuous_usage_stats"]?.boolValue ?? false,
-                                  echo: try f.bool("echo") ?? false, logprobs: logprobs, endpoint: endpoint)
+                                  echo: try f.bool("echo") ?? false, logprobs: logprobs, endpoint: endpoint,
+                                  cacheSalt: try f.string("cache_salt"))
         if so != nil, !(so!.isNull), !r.stream { throw APIError.invalid("stream_options is only allowed when stream is true", param: "stream_options") }
         switch endpoint {
         case .completions:
@@ -131,13 +158,16 @@ public struct GenerationRequest: Sendable {
                 guard !a.isEmpty else { throw APIError.invalid("prompt must not be empty", param: "prompt") }
                 if a.allSatisfy({ $0.stringValue != nil }) {
                     r.prompts = a.map { .text($0.stringValue!) }; r.promptTexts = a.map(\.stringValue)
-                } else if a.allSatisfy({ $0.intValue != nil }) {
-                    r.prompts = [.tokens(a.map { Int32(truncatingIfNeeded: $0.intValue!) })]; r.promptTexts = [nil]
-                } else if a.allSatisfy({ $0.arrayValue?.allSatisfy { $0.intValue != nil } == true }) {
-                    r.prompts = a.map { .tokens($0.arrayValue!.map { Int32(truncatingIfNeeded: $0.intValue!) }) }
+                } else if let ids = Fields.each(prompt, { $0.intValue.flatMap { Int32(exactly: $0) } }) {
+                    r.prompts = [.tokens(ids)]; r.promptTexts = [nil]
+                } else if let lists = Fields.each(prompt, { Fields.each($0) { $0.intValue.flatMap { Int32(exactly: $0) } } }) {
+                    r.prompts = lists.map { .tokens($0) }
                     r.promptTexts = a.map { _ in nil }
                 } else { throw APIError.invalid("prompt must be a string, a list of strings, or token ids", param: "prompt") }
             } else { throw APIError.invalid("prompt must be a string, a list of strings, or token ids", param: "prompt") }
+            guard r.prompts.count <= limits.maxPromptsPerRequest else {
+                throw APIError.invalid("prompt has \(r.prompts.count) prompts; at most \(limits.maxPromptsPerRequest) are allowed per request (--max-prompts-per-request)", param: "prompt")
+            }
         case .chat:
             guard let messages = body["messages"], let list = messages.arrayValue else {
                 throw APIError.invalid("messages must be a list of messages", param: "messages")

@@ -39,7 +39,7 @@ final class ServerMetrics: @unchecked Sendable {
         if let q = o.metrics.queueTime { queue.record(q) }
         // Mean time between output tokens after the first, per sample.
         if let first = o.metrics.firstToken, let f = o.metrics.finished {
-            for c in o.outputs where c.tokenIds.count > 1 { itl.record(f.timeIntervalSince(first) / Double(c.tokenIds.count - 1)) }
+            for c in o.outputs where c.numTokens > 1 { itl.record(f.timeIntervalSince(first) / Double(c.numTokens - 1)) }
         }
     }
 

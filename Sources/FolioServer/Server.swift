@@ -7,6 +7,8 @@ import FolioWeights
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
+import UnixSignals
 
 /// `folio serve` settings.
 public struct ServerConfig: Sendable {
@@ -15,6 +17,15 @@ public struct ServerConfig: Sendable {
     public var servedModelName: String
     public var apiKeys: [String] = []
     public var maxNumQueuedRequests: Int? = nil
+    /// `/metrics` without the API key (`--metrics-public`); by default it follows the key like `/v1/*`.
+    public var metricsPublic = false
+    /// The `model_name` label of every metric (the served name; `folio serve` never puts a file path here).
+    public var metricsModelName: String? = nil
+    /// Largest request body (`--max-request-body-bytes`): larger ones get 413.
+    public var maxBodyBytes = 32 << 20
+    /// Request body bytes being read at once (`--max-request-bytes-in-flight`): past it, 429.
+    public var maxBodyBytesInFlight = 256 << 20
+    public var limits = RequestLimits()
     /// Renders the metrics text for /metrics (the Prometheus registry `folio serve` bootstrapped).
     public var renderMetrics: @Sendable () -> String = { "" }
     public init(servedModelName: String) { self.servedModelName = servedModelName }
@@ -30,6 +41,8 @@ public final class OpenAIServer: Sendable {
     let logger: Logger
     let counter = Counter()
     let metrics: ServerMetrics
+    let budget: BodyBudget
+    let draining = DrainFlag()
 
     final class Counter: @unchecked Sendable {
         let lock = NSLock()
@@ -44,15 +57,23 @@ public final class OpenAIServer: Sendable {
         chat = chatTemplate
         self.defaults = defaults
         self.logger = logger
-        metrics = ServerMetrics(model: config.servedModelName)
+        metrics = ServerMetrics(model: config.metricsModelName ?? config.servedModelName)
+        budget = BodyBudget(limit: config.maxBodyBytesInFlight)
     }
+
+    /// From now on, new requests get 503 (graceful shutdown has begun; requests in flight finish).
+    public func beginDraining() { draining.set() }
 
     /// Builds the application (bind to port 0 for tests; `onRunning` gets the bound port).
     public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router()
-        router.get("/health") { _, _ in Response(status: .ok) }
+        router.add(middleware: OpenAIErrorMiddleware())
+        router.get("/health") { _, _ in
+            self.draining.isSet ? Self.error(APIError(status: 503, message: "the server is shutting down")) : Response(status: .ok)
+        }
         router.get("/version") { _, _ in Self.json(.object([("version", .string(folioVersion))])) }
-        router.get("/metrics") { _, _ in
+        router.get("/metrics") { req, _ in
+            if !self.config.metricsPublic { try self.authorize(req) }
             self.metrics.update(await self.engine.stats)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: self.config.renderMetrics())))
@@ -66,12 +87,29 @@ public final class OpenAIServer: Sendable {
             ])]))]))
             }
         }
-        router.post("/v1/completions") { req, ctx in try await self.handleGeneration(req, ctx, .completions) }
-        router.post("/v1/chat/completions") { req, ctx in try await self.handleGeneration(req, ctx, .chat) }
-        router.post("/tokenize") { req, ctx in try await self.handle(req) { try await self.tokenize(req, ctx) } }
-        router.post("/detokenize") { req, ctx in try await self.handle(req) { try await self.detokenize(req, ctx) } }
+        router.post("/v1/completions") { req, ctx in try await self.handle(req) { try await self.generation(req, .completions) } }
+        router.post("/v1/chat/completions") { req, ctx in try await self.handle(req) { try await self.generation(req, .chat) } }
+        router.post("/tokenize") { req, ctx in try await self.handle(req) { try await self.withBody(req) { try self.tokenize($1) } } }
+        router.post("/detokenize") { req, ctx in try await self.handle(req) { try await self.withBody(req) { try self.detokenize($1) } } }
         return Application(router: router, configuration: .init(address: .hostname(config.host, port: config.port), serverName: "folio"),
                            onServerRunning: { ch in await onRunning(ch.localAddress?.port ?? 0) }, logger: logger)
+    }
+
+    /// Serves until SIGTERM/SIGINT; on the signal, new requests get 503 while the server shuts down gracefully.
+    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let group = ServiceGroup(configuration: .init(services: [application(onRunning: onRunning), DrainService(server: self)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    /// Waits for the graceful-shutdown signal and marks the server as draining (services stop in reverse order, so
+    /// this one, listed after the HTTP server, sees the signal first).
+    struct DrainService: Service {
+        let server: OpenAIServer
+        func run() async throws {
+            try? await gracefulShutdown()
+            server.beginDraining()
+        }
     }
 
     static func json(_ v: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
@@ -87,28 +125,46 @@ public final class OpenAIServer: Sendable {
     func authorize(_ req: Request) throws {
         guard !config.apiKeys.isEmpty else { return }
         let auth = req.headers[.authorization] ?? ""
-        guard auth.hasPrefix("Bearer "), config.apiKeys.contains(String(auth.dropFirst(7))) else {
-            throw APIError(status: 401, message: "Unauthorized: a valid API key is required")
-        }
+        let given = auth.hasPrefix("Bearer ") ? String(auth.dropFirst(7)) : ""
+        // Every key is compared in full (constant time), so timing tells nothing about which bytes matched.
+        var ok = false
+        for k in config.apiKeys where constantTimeEquals(given, k) { ok = true }
+        guard ok else { throw APIError(status: 401, message: "Unauthorized: a valid API key is required") }
     }
 
     func handle(_ req: Request, _ body: () async throws -> Response) async throws -> Response {
         do {
             try authorize(req)
+            if draining.isSet { throw APIError(status: 503, message: "the server is shutting down; retry on another replica") }
             return try await body()
         } catch let e as APIError {
             return Self.error(e)
         } catch {
-            return Self.error(APIError.from(error))
+            return Self.error(OpenAIErrorMiddleware<BasicRequestContext>.apiError(error, req))
         }
     }
 
-    func readJSON(_ req: Request) async throws -> JSONValue {
-        var r = req
-        let buf = try await r.collectBody(upTo: 32 << 20)
-        do { return try JSONValue.parse(Data(buf.readableBytesView)) } catch {
-            throw APIError.invalid("the request body is not valid JSON")
+    /// Reads the body as JSON within the size limits (413 past `maxBodyBytes`, 429 when the in-flight budget is
+    /// spent), then runs `work` with the request (its body consumed) and the parsed JSON.
+    func withBody<T>(_ req: Request, _ work: (Request, JSONValue) async throws -> T) async throws -> T {
+        let declared = req.headers[.contentLength].flatMap { Int($0) }
+        if let d = declared, d > config.maxBodyBytes {
+            throw APIError(status: 413, message: "the request body has \(d) bytes; at most \(config.maxBodyBytes) are allowed", type: "RequestEntityTooLarge")
         }
+        let reserve = declared ?? config.maxBodyBytes
+        guard budget.reserve(reserve) else {
+            throw APIError(status: 429, message: "too many request bytes in flight; retry later")
+        }
+        var r = req
+        let json: JSONValue
+        do {
+            defer { budget.release(reserve) }
+            let buf = try await r.collectBody(upTo: config.maxBodyBytes)
+            do { json = try JSONValue.parse(Data(buf.readableBytesView)) } catch {
+                throw APIError.invalid("the request body is not valid JSON")
+            }
+        }
+        return try await work(r, json)
     }
 
     func checkModel(_ name: String?) throws {
@@ -130,50 +186,67 @@ public final class OpenAIServer: Sendable {
         }
     }
 
-    func handleGeneration(_ req: Request, _ ctx: some RequestContext, _ endpoint: Endpoint) async throws -> Response {
-        try await handle(req) {
-            let body = try await readJSON(req)
+    func generation(_ req: Request, _ endpoint: Endpoint) async throws -> Response {
+        try await withBody(req) { req, body in
             let unknown = GenerationRequest.unknownFields(body)
             if !unknown.isEmpty { logger.info("ignoring unknown request fields: \(unknown.joined(separator: ", "))") }
-            var g = try GenerationRequest.parse(body, endpoint: endpoint, defaults: defaults, render: render)
+            var g = try GenerationRequest.parse(body, endpoint: endpoint, defaults: defaults, limits: config.limits, render: render)
             try checkModel(g.model)
             if endpoint == .chat {
                 // The template already holds BOS and special tokens.
-                g.prompts = g.prompts.map { p in if case .text(let t) = p { return .tokens(core.tokenizer.encode(t, addSpecialTokens: false)) }; return p }
+                g.prompts = g.prompts.map { p in
+                    if case .text(let t) = p { return .tokenized(text: t, ids: core.tokenizer.encode(t, addSpecialTokens: false)) }
+                    return p
+                }
             }
+            // Streams carry deltas (O(new tokens) per step); a whole response needs only each request's final output.
+            g.params.outputKind = g.stream ? .delta : .finalOnly
             let builder = ResponseBuilder(endpoint: endpoint, model: config.servedModelName, logprobs: g.logprobs)
             let base = "\(builder.id)-\(counter.next())"
+            let ids = g.prompts.indices.map { "\(base)-\($0)" }
             var streams: [AsyncThrowingStream<RequestOutput, any Error>] = []
             for (i, p) in g.prompts.enumerated() {
                 do {
-                    streams.append(try await engine.generate(id: "\(base)-\(i)", prompt: p, params: g.params, maxWaiting: config.maxNumQueuedRequests))
+                    streams.append(try await engine.generate(id: ids[i], prompt: p, params: g.params, maxWaiting: config.maxNumQueuedRequests,
+                                                             cacheSalt: g.cacheSalt))
                 } catch {
-                    for j in 0..<i { await engine.abort(id: "\(base)-\(j)") }
+                    for id in ids[..<i] { await engine.abort(id: id) }
                     if error is AsyncEngine.QueueFull {
                         throw APIError(status: 429, message: "too many queued requests (\(config.maxNumQueuedRequests ?? 0)); retry later")
                     }
                     throw APIError.from(error)
                 }
             }
-            if !g.stream {
-                var finals = [RequestOutput?](repeating: nil, count: streams.count)
-                for (i, s) in streams.enumerated() { for try await o in s { finals[i] = o } }
-                let outs = finals.compactMap { $0 }
-                for o in outs { metrics.finished(o) }
-                return Self.json(builder.response(outs, echoTexts: g.echo ? g.promptTexts : g.promptTexts.map { _ in nil }))
+            if g.stream { return streamResponse(g, builder, streams, ids: ids) }
+            // A client that closes its connection cancels this wait: its requests are aborted, not run to the end.
+            let outs: [RequestOutput]
+            do {
+                outs = try await req.body.consumeWithCancellationOnInboundClose { _ in
+                    var finals: [RequestOutput] = []
+                    for s in streams { for try await o in s where o.finished { finals.append(o) } }
+                    try Task.checkCancellation()
+                    return finals
+                }
+            } catch {
+                for id in ids { await engine.abort(id: id) }
+                throw error
             }
-            return streamResponse(g, builder, streams, base: base)
+            guard outs.count == streams.count else {
+                for id in ids { await engine.abort(id: id) }
+                throw CancellationError()
+            }
+            for o in outs { metrics.finished(o) }
+            return Self.json(builder.response(outs, echoTexts: g.echo ? g.promptTexts : g.promptTexts.map { _ in nil }))
         }
     }
 
-    func streamResponse(_ g: GenerationRequest, _ b: ResponseBuilder, _ streams: [AsyncThrowingStream<RequestOutput, any Error>], base: String) -> Response {
+    func streamResponse(_ g: GenerationRequest, _ b: ResponseBuilder, _ streams: [AsyncThrowingStream<RequestOutput, any Error>], ids: [String]) -> Response {
         let engine = self.engine, metrics = self.metrics
         let n = g.params.n
         let body = ResponseBody { writer in
             var promptTokens = 0, completion = 0
             var sentRole = Set<Int>()
             var offsets: [Int: Int] = [:]
-            var lpSent: [Int: Int] = [:]
             func send(_ s: String) async throws { try await writer.write(ByteBuffer(string: s)) }
             do {
                 for (pi, stream) in streams.enumerated() {
@@ -188,15 +261,14 @@ public final class OpenAIServer: Sendable {
                             }
                             var delta = c.deltaText
                             if b.endpoint == .completions, g.echo, offsets[idx] == nil, let t = g.promptTexts[pi] { delta = t + delta }
-                            let lps = c.logprobs.map { Array($0.dropFirst(lpSent[idx] ?? 0)) }
-                            lpSent[idx] = c.logprobs?.count ?? 0
+                            let lps = c.logprobs  // this step's positions (delta outputs)
                             let finished = c.finishReason != nil
                             if delta.isEmpty && !finished && (lps?.isEmpty ?? true) { continue }
-                            let usage: JSONValue? = g.continuousUsage ? ResponseBuilder.usage(prompt: o.promptTokenIds.count, completion: c.tokenIds.count) : nil
+                            let usage: JSONValue? = g.continuousUsage ? ResponseBuilder.usage(prompt: o.promptTokenIds.count, completion: c.numTokens) : nil
                             try await send(ResponseBuilder.sse(b.chunk(index: idx, delta: delta, logprobs: lps, textOffset: offsets[idx] ?? 0,
                                                                        finish: finished ? c : nil, usage: usage)))
                             offsets[idx, default: 0] += delta.count
-                            if finished { completion += c.tokenIds.count }
+                            if finished { completion += c.numTokens }
                         }
                         if o.finished { metrics.finished(o) }
                     }
@@ -204,8 +276,8 @@ public final class OpenAIServer: Sendable {
                 if g.includeUsage { try await send(ResponseBuilder.sse(b.usageChunk(prompt: promptTokens, completion: completion))) }
                 try await send(ResponseBuilder.done)
             } catch {
-                // A client that went away: abort what is left (its blocks are freed at the next step).
-                for i in 0..<streams.count { await engine.abort(id: "\(base)-\(i)") }
+                // A client that went away, or a request that failed: abort what is left (its blocks are freed now).
+                for id in ids { await engine.abort(id: id) }
                 let e = APIError.from(error)
                 try? await send(ResponseBuilder.sse(e.body))
                 try? await send(ResponseBuilder.done)
@@ -215,12 +287,12 @@ public final class OpenAIServer: Sendable {
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
     }
 
-    func tokenize(_ req: Request, _ ctx: some RequestContext) async throws -> Response {
-        let body = try await readJSON(req)
+    func tokenize(_ body: JSONValue) throws -> Response {
         try checkModel(body["model"]?.stringValue)
         let f = body["add_special_tokens"]?.boolValue
         var ids: [Int32]
         if let msgs = body["messages"], !msgs.isNull {
+            guard msgs.arrayValue != nil else { throw APIError.invalid("messages must be a list of messages", param: "messages") }
             let text = try render(msgs, body["tools"], body["add_generation_prompt"]?.boolValue ?? true, false, [])
             ids = core.tokenizer.encode(text, addSpecialTokens: f ?? false)
         } else if let p = body["prompt"]?.stringValue {
@@ -231,8 +303,7 @@ public final class OpenAIServer: Sendable {
                                   ("tokens", .array(ids.map { .int(Int($0)) })), ("token_strs", strs)]))
     }
 
-    func detokenize(_ req: Request, _ ctx: some RequestContext) async throws -> Response {
-        let body = try await readJSON(req)
+    func detokenize(_ body: JSONValue) throws -> Response {
         try checkModel(body["model"]?.stringValue)
         guard let arr = body["tokens"]?.arrayValue, let ids = Optional(arr.compactMap { $0.intValue }), ids.count == arr.count else {
             throw APIError.invalid("tokens must be a list of token ids", param: "tokens")

@@ -2,6 +2,12 @@ import FolioWeights
 import Foundation
 
 extension Interpreter {
+    /// A width or count argument that sizes output: negative counts as 0, more than the output limit is an error.
+    func sizeArg(_ v: Value?, _ def: Int) throws -> Int {
+        let n = intArg(v, def)
+        guard n <= limits.maxOutputBytes else { throw TemplateError.limit("width \(n) exceeds the output limit") }
+        return max(0, n)
+    }
     func intArg(_ v: Value?, _ def: Int) -> Int { if case .int(let i)? = v { return i }; if case .bool(let b)? = v { return b ? 1 : 0 }; return def }
     func boolArg(_ v: Value?, _ def: Bool) -> Bool { v.map(\.truthy) ?? def }
 
@@ -18,7 +24,7 @@ extension Interpreter {
         func a(_ i: Int, _ n: String) -> Value? { arg(args, kwargs, i, n) }
         switch name {
         case "tojson":
-            let indent = a(0, "indent").flatMap { if case .int(let i) = $0 { return i }; return nil }
+            let indent = try a(0, "indent").flatMap { x -> Int? in if case .int = x { return min(try sizeArg(x, 0), 64) }; return nil }
             return .string(try Interpreter.toJSON(v, indent: indent, sortKeys: boolArg(a(1, "sort_keys"), false), level: 0))
         case "safe", "e", "escape", "forceescape":
             if name == "safe" { return v.isString ? .markup(v.str) : v }
@@ -65,11 +71,11 @@ extension Interpreter {
             switch v {
             case .int: return v
             case .bool(let b): return .int(b ? 1 : 0)
-            case .float(let d): return d.isFinite ? .int(Int(d)) : def
+            case .float(let d): return Int(exactly: d.rounded(.towardZero)).map { .int($0) } ?? def
             case .string(let s):
                 let t = s.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "_", with: "")
                 if let i = Int(t) { return .int(i) }
-                if let d = Double(t), d.isFinite { return .int(Int(d)) }
+                if let d = Double(t), let i = Int(exactly: d.rounded(.towardZero)) { return .int(i) }
                 return def
             default: return def
             }
@@ -90,7 +96,7 @@ extension Interpreter {
             }
         case "round":
             guard let x = v.number else { throw TemplateError.type("round needs a number") }
-            let prec = intArg(a(0, "precision"), 0)
+            let prec = max(-400, min(400, intArg(a(0, "precision"), 0)))
             let method = a(1, "method")?.str ?? "common"
             let m = pow(10.0, Double(prec))
             let r: Double
@@ -110,12 +116,14 @@ extension Interpreter {
         case "indent":
             let widthV = a(0, "width")
             let pad: String
-            if case .string(let s)? = widthV { pad = s } else { pad = String(repeating: " ", count: intArg(widthV, 4)) }
+            if case .string(let s)? = widthV { pad = s } else { pad = String(repeating: " ", count: try sizeArg(widthV, 4)) }
             let first = boolArg(a(1, "first"), false), blank = boolArg(a(2, "blank"), false)
             var s = v.str
             var trailingNL = ""
             if s.hasSuffix("\n") { s.removeLast(); trailingNL = "\n" }
             let lines = s.components(separatedBy: "\n")
+            let (grow, o) = pad.utf8.count.multipliedReportingOverflow(by: lines.count)
+            guard !o, grow <= limits.maxOutputBytes else { throw TemplateError.limit("indent output too large") }
             var out: [String] = []
             for (i, l) in lines.enumerated() {
                 if i == 0 { out.append(first && (blank || !l.isEmpty) ? pad + l : l); continue }
@@ -123,7 +131,7 @@ extension Interpreter {
             }
             return .string(out.joined(separator: "\n") + trailingNL)
         case "center":
-            let w = intArg(a(0, "width"), 80), s = v.str
+            let w = try sizeArg(a(0, "width"), 80), s = v.str
             guard s.count < w else { return v }
             let total = w - s.count, left = total / 2 + (total % 2 == 1 && w % 2 == 1 ? 1 : 0)
             return .string(String(repeating: " ", count: left) + s + String(repeating: " ", count: total - left))
@@ -175,7 +183,7 @@ extension Interpreter {
             guard case .dict(let d) = v else { throw TemplateError.type("items needs a dict") }
             return .array(d.pairs.map { .tuple([$0.0, $0.1]) })
         case "batch":
-            let n = max(1, intArg(a(0, "linecount"), 1)), fill = a(1, "fill_with")
+            let n = max(1, try sizeArg(a(0, "linecount"), 1)), fill = a(1, "fill_with")
             var out: [Value] = [], cur: [Value] = []
             for x in try v.iterate() {
                 cur.append(x)
@@ -230,7 +238,7 @@ extension Interpreter {
         case "truncate":
             let length = intArg(a(0, "length"), 255), end = a(2, "end")?.str ?? "...", s = v.str
             guard s.count > length else { return v }
-            return .string(String(s.prefix(max(0, length - end.count))) + end)
+            return .string(String(s.prefix(length > end.count ? length - end.count : 0)) + end)
         case "striptags":
             return .string(v.str.replacingOccurrences(of: "<[^>]*>", with: "", options: .regularExpression))
         case "attr": return try getAttr(v, a(0, "name")?.str ?? "")

@@ -215,7 +215,7 @@ public final class Interpreter {
                 l = r
             }
             return .bool(true)
-        case .concat(let items): return .string(try items.map { try eval($0).str }.joined())
+        case .concat(let items): return .string(try sized(try items.map { try eval($0).str }.joined()))
         case .cond(let test, let then, let other):
             if try eval(test).truthy { return try eval(then) }
             return try other.map(eval) ?? .undefined("conditional")
@@ -270,16 +270,18 @@ public final class Interpreter {
         if case .undefined(let n) = r { throw TemplateError.undefined("'\(n)' is undefined") }
         func bad() -> TemplateError { .type("unsupported operand type(s) for \(op): '\(l.typeName)' and '\(r.typeName)'") }
         switch (op, l, r) {
-        case ("+", .string(let a), .string(let b)): return .string(a + b)
+        case ("+", .string(let a), .string(let b)): return .string(try sized(a + b))
         case ("+", .markup(let a), _): return .markup(a + (r.isMarkup ? r.str : Interpreter.htmlEscape(r.str)))
         case ("+", _, .markup(let b)) where l.isString: return .markup(Interpreter.htmlEscape(l.str) + b)
         case ("+", .array(let a), .array(let b)): return .array(a + b)
         case ("+", .tuple(let a), .tuple(let b)): return .tuple(a + b)
         case ("*", .string(let s), .int(let n)), ("*", .int(let n), .string(let s)):
-            guard n < 1 << 20 else { throw TemplateError.limit("string repetition too large") }
+            let (size, o) = max(0, n).multipliedReportingOverflow(by: s.utf8.count)
+            guard !o, size <= limits.maxOutputBytes else { throw TemplateError.limit("string repetition too large") }
             return .string(String(repeating: s, count: max(0, n)))
         case ("*", .array(let a), .int(let n)), ("*", .int(let n), .array(let a)):
-            guard n * a.count < 1 << 20 else { throw TemplateError.limit("list repetition too large") }
+            let (size, o) = max(0, n).multipliedReportingOverflow(by: a.count)
+            guard !o, size < 1 << 20 else { throw TemplateError.limit("list repetition too large") }
             return .array(Array(repeating: a, count: max(0, n)).flatMap { $0 })
         case ("%", .string(let fmt), _): return .string(try percentFormat(fmt, r))
         default: break
@@ -291,9 +293,11 @@ public final class Interpreter {
             case "*": let (v, o) = a.multipliedReportingOverflow(by: b); if o { throw bad() }; return .int(v)
             case "//":
                 guard b != 0 else { throw TemplateError.type("integer division or modulo by zero") }
+                guard !(a == .min && b == -1) else { throw bad() }  // the one quotient an Int cannot hold
                 var q = a / b; if (a % b != 0) && ((a < 0) != (b < 0)) { q -= 1 }; return .int(q)
             case "%":
                 guard b != 0 else { throw TemplateError.type("integer division or modulo by zero") }
+                guard b != -1 else { return .int(0) }  // Int.min % -1 traps in Swift; x % -1 is 0 for every x
                 let m = a % b; return .int(m != 0 && (m < 0) != (b < 0) ? m + b : m)
             case "**":
                 guard b >= 0 else { return .float(pow(Double(a), Double(b))) }
@@ -316,6 +320,12 @@ public final class Interpreter {
         }
     }
 
+    /// A string a template built, if within the output limit (so doubling a string in a loop ends with an error).
+    func sized(_ s: String) throws -> String {
+        guard s.utf8.count <= limits.maxOutputBytes else { throw TemplateError.limit("a string of more than \(limits.maxOutputBytes) bytes") }
+        return s
+    }
+
     static func htmlEscape(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&#34;").replacingOccurrences(of: "'", with: "&#39;")
@@ -336,7 +346,10 @@ public final class Interpreter {
             switch k {
             case "s": out += a.str
             case "r": out += a.repr
-            case "d", "i": out += a.number.map { String(Int($0)) } ?? a.str
+            case "d", "i":
+                guard let d = a.number else { out += a.str; break }
+                guard let i = Int(exactly: d.rounded(.towardZero)) else { throw TemplateError.type("%d format: \(d) is not an integer in range") }
+                out += String(i)
             default: throw TemplateError.type("unsupported format character '\(k)'")
             }
         }

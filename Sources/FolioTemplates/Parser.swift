@@ -43,6 +43,24 @@ indirect enum Node {
 struct Parser {
     let toks: [(Token, Int)]
     var p = 0
+    /// Bounds on the trees a template can build, so neither parsing, evaluating nor freeing one can exhaust the
+    /// stack: nesting (parentheses, unary operators, blocks inside blocks) and operators chained in one expression.
+    static let maxNesting = 100, maxChain = 1000
+    var nesting = 0
+    var chained = 0
+
+    mutating func nest<T>(_ body: (inout Parser) throws -> T) throws -> T {
+        nesting += 1
+        defer { nesting -= 1 }
+        guard nesting <= Self.maxNesting else { throw fail("expressions or blocks nested deeper than \(Self.maxNesting) levels") }
+        return try body(&self)
+    }
+
+    /// Counts one more operator, call, attribute or filter in the current expression.
+    mutating func chain() throws {
+        chained += 1
+        guard chained <= Self.maxChain else { throw fail("more than \(Self.maxChain) operators in one expression") }
+    }
 
     init(_ toks: [(Token, Int)]) { self.toks = toks }
 
@@ -82,6 +100,7 @@ struct Parser {
             case .text(let s): p += 1; nodes.append(.text(s))
             case .varBegin:
                 p += 1
+                chained = 0
                 let e = try parseExpression()
                 guard tok == .varEnd else { throw fail("expected '}}'") }
                 p += 1
@@ -91,7 +110,8 @@ struct Parser {
                 guard case .name(let kw) = tok else { throw fail("expected a statement") }
                 if until.contains(kw) { p += 1; return (nodes, kw) }
                 p += 1
-                nodes.append(try parseStatement(kw))
+                chained = 0
+                nodes.append(try nest { try $0.parseStatement(kw) })
             default: throw fail("unexpected token \(tok)")
             }
         }
@@ -225,8 +245,9 @@ struct Parser {
     mutating func parseExpression() throws -> Expr {
         var e = try parseOr()
         while skipName("if") {
+            try chain()
             let test = try parseOr()
-            let other: Expr? = skipName("else") ? try parseExpression() : nil
+            let other: Expr? = skipName("else") ? try nest { try $0.parseExpression() } : nil
             e = .cond(test, e, other)
         }
         return e
@@ -234,18 +255,18 @@ struct Parser {
 
     mutating func parseOr() throws -> Expr {
         var l = try parseAnd()
-        while skipName("or") { l = .or(l, try parseAnd()) }
+        while skipName("or") { try chain(); l = .or(l, try parseAnd()) }
         return l
     }
 
     mutating func parseAnd() throws -> Expr {
         var l = try parseNot()
-        while skipName("and") { l = .and(l, try parseNot()) }
+        while skipName("and") { try chain(); l = .and(l, try parseNot()) }
         return l
     }
 
     mutating func parseNot() throws -> Expr {
-        if skipName("not") { return .not(try parseNot()) }
+        if skipName("not") { return .not(try nest { try $0.parseNot() }) }
         return try parseCompare()
     }
 
@@ -253,6 +274,7 @@ struct Parser {
         let e = try parseMath1()
         var ops: [(String, Expr)] = []
         while true {
+            try chain()
             if case .op(let o) = tok, ["==", "!=", "<", ">", "<=", ">="].contains(o) {
                 p += 1; ops.append((o, try parseMath1()))
             } else if skipName("in") {
@@ -267,6 +289,7 @@ struct Parser {
     mutating func parseMath1() throws -> Expr {
         var l = try parseConcat()
         while true {
+            try chain()
             if skipOp("+") { l = .binary("+", l, try parseConcat()) } else if skipOp("-") { l = .binary("-", l, try parseConcat()) } else { break }
         }
         return l
@@ -274,7 +297,7 @@ struct Parser {
 
     mutating func parseConcat() throws -> Expr {
         var items = [try parseMath2()]
-        while skipOp("~") { items.append(try parseMath2()) }
+        while skipOp("~") { try chain(); items.append(try parseMath2()) }
         return items.count == 1 ? items[0] : .concat(items)
     }
 
@@ -282,6 +305,7 @@ struct Parser {
         var l = try parsePow()
         while case .op(let o) = tok, ["*", "/", "//", "%"].contains(o) {
             p += 1
+            try chain()
             l = .binary(o, l, try parsePow())
         }
         return l
@@ -289,14 +313,16 @@ struct Parser {
 
     mutating func parsePow() throws -> Expr {
         var l = try parseUnary(withFilter: true)
-        while skipOp("**") { l = .binary("**", l, try parseUnary(withFilter: true)) }
+        while skipOp("**") { try chain(); l = .binary("**", l, try parseUnary(withFilter: true)) }
         return l
     }
 
     mutating func parseUnary(withFilter: Bool) throws -> Expr {
         var e: Expr
-        if skipOp("-") { e = .neg(try parseUnary(withFilter: false)) } else if skipOp("+") { e = .pos(try parseUnary(withFilter: false)) } else {
-            e = try parsePostfix(try parsePrimary())
+        if skipOp("-") { e = .neg(try nest { try $0.parseUnary(withFilter: false) }) } else if skipOp("+") {
+            e = .pos(try nest { try $0.parseUnary(withFilter: false) })
+        } else {
+            e = try parsePostfix(try nest { try $0.parsePrimary() })
         }
         if withFilter { e = try parseFilterExpr(e) }
         return e
@@ -353,6 +379,7 @@ struct Parser {
     mutating func parsePostfix(_ base: Expr) throws -> Expr {
         var e = base
         while true {
+            try chain()
             if skipOp(".") {
                 if case .int(let i) = tok { p += 1; e = .item(e, .literal(.int(i))); continue }
                 e = .attr(e, try expectName())
@@ -403,6 +430,7 @@ struct Parser {
     mutating func parseFilterExpr(_ base: Expr) throws -> Expr {
         var e = base
         while true {
+            try chain()
             if skipOp("|") {
                 let (n, a, k) = try parseFilterApplication()
                 e = .filter(e, n, a, k)

@@ -40,9 +40,16 @@ public struct Template: Sendable {
             let ints = a.map { v -> Int in if case .int(let i) = v.intLike { return i }; return 0 }
             let (lo, hi, st) = ints.count == 1 ? (0, ints[0], 1) : ints.count == 2 ? (ints[0], ints[1], 1) : ints.count >= 3 ? (ints[0], ints[1], ints[2]) : (0, 0, 1)
             guard st != 0 else { throw TemplateError.type("range() arg 3 must not be zero") }
-            let n = st > 0 ? max(0, (hi - lo + st - 1) / st) : max(0, (lo - hi - st - 1) / -st)
-            guard n <= interp.limits.maxLoopIterations else { throw TemplateError.limit("range of \(n) items") }
-            return .array(stride(from: lo, to: hi, by: st).map { .int($0) })
+            // Counted as it is built (no length arithmetic that could overflow on huge bounds).
+            var out: [Value] = [], x = lo
+            while st > 0 ? x < hi : x > hi {
+                guard out.count < interp.limits.maxLoopIterations else { throw TemplateError.limit("range of more than \(interp.limits.maxLoopIterations) items") }
+                out.append(.int(x))
+                let (next, o) = x.addingReportingOverflow(st)
+                if o { break }
+                x = next
+            }
+            return .array(out)
         })
         g["namespace"] = .function(TemplateFunction("namespace") { _, a, k in
             let ns = Namespace()

@@ -30,6 +30,7 @@ extension Tokenizer {
         var special = Set<Int32>()
         for a in json["added_tokens"]?.arrayValue ?? [] {
             guard let id = a["id"]?.intValue, let content = a["content"]?.stringValue else { throw bad("added token without id/content") }
+            guard id >= 0, id < 10_000_000 else { throw bad("added token \(content.debugDescription) has id \(id), outside [0, 10000000)") }
             let t = AddedToken(id: Int32(id), content: content, special: a["special"]?.boolValue ?? false,
                                lstrip: a["lstrip"]?.boolValue ?? false, rstrip: a["rstrip"]?.boolValue ?? false,
                                singleWord: a["single_word"]?.boolValue ?? false)
@@ -70,7 +71,7 @@ extension Tokenizer {
         // BOS/EOS: the post-processor's template, else tokenizer_config's add_bos_token/add_eos_token.
         let bos = tc.bosToken.flatMap { vocab[$0] }, eos = tc.eosToken.flatMap { vocab[$0] }
         var prefixIds: [Int32] = [], suffixIds: [Int32] = []
-        postProcessor(json["post_processor"], vocab: vocab, prefix: &prefixIds, suffix: &suffixIds)
+        try postProcessor(json["post_processor"], vocab: vocab, prefix: &prefixIds, suffix: &suffixIds)
         var eog = Set<Int32>()
         for t in endOfGenerationTexts { if let id = vocab[t], special.contains(id) { eog.insert(id) } }
         return Tokenizer(idToToken: idToToken, addedTokens: added, specialIds: special, bosId: bos, eosId: eos,
@@ -159,23 +160,28 @@ extension Tokenizer {
         return .byteLevel
     }
 
-    static func postProcessor(_ v: JSONValue?, vocab: [String: Int32], prefix: inout [Int32], suffix: inout [Int32]) {
+    static func postProcessor(_ v: JSONValue?, vocab: [String: Int32], prefix: inout [Int32], suffix: inout [Int32]) throws {
+        func id(_ x: JSONValue?) throws -> Int32 {
+            guard let i = x?.intValue, i >= 0, i < 10_000_000 else {
+                throw FolioError.malformedFile(path: "tokenizer.json", problem: "post_processor token id \(x.map { "\($0)" } ?? "(missing)") is not a token id")
+            }
+            return Int32(i)
+        }
         guard let v, !v.isNull else { return }
         switch v["type"]?.stringValue {
         case "Sequence":
-            for p in v["processors"]?.arrayValue ?? [] { postProcessor(p, vocab: vocab, prefix: &prefix, suffix: &suffix) }
+            for p in v["processors"]?.arrayValue ?? [] { try postProcessor(p, vocab: vocab, prefix: &prefix, suffix: &suffix) }
         case "TemplateProcessing":
             var seenSeq = false
             for item in v["single"]?.arrayValue ?? [] {
                 if item["Sequence"] != nil { seenSeq = true; continue }
                 guard let name = item["SpecialToken"]?["id"]?.stringValue else { continue }
-                let ids = v["special_tokens"]?[name]?["ids"]?.arrayValue?.compactMap { $0.intValue.map(Int32.init) }
-                    ?? vocab[name].map { [$0] } ?? []
+                let ids = try v["special_tokens"]?[name]?["ids"]?.arrayValue?.map { try id($0) } ?? vocab[name].map { [$0] } ?? []
                 if seenSeq { suffix += ids } else { prefix += ids }
             }
         case "BertProcessing", "RobertaProcessing":
-            if let c = v["cls"]?.arrayValue, let id = c.last?.intValue { prefix = [Int32(id)] }
-            if let s = v["sep"]?.arrayValue, let id = s.last?.intValue { suffix = [Int32(id)] }
+            if let c = v["cls"]?.arrayValue, !c.isEmpty { prefix = [try id(c.last)] }
+            if let s = v["sep"]?.arrayValue, !s.isEmpty { suffix = [try id(s.last)] }
         default: break
         }
     }

@@ -38,6 +38,21 @@ func ggufPreTokenizerPatterns(_ pre: String) -> [String]? {
 }
 
 extension Tokenizer {
+    /// The model's tokenizer, or nil when it has none (a Hugging Face folder without `tokenizer.json`, a GGUF file
+    /// without `tokenizer.ggml.*`): token ids in and out, as vLLM's `skip_tokenizer_init`. A tokenizer that is
+    /// there but malformed is still an error.
+    public static func loadIfPresent(modelPath: String) throws -> Tokenizer? {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: modelPath, isDirectory: &isDir) else {
+            throw FolioError.io(path: modelPath, message: "no such file or directory")
+        }
+        if isDir.boolValue {
+            return FileManager.default.fileExists(atPath: modelPath + "/tokenizer.json") ? try fromHuggingFace(directory: modelPath) : nil
+        }
+        let g = try GGUFFile(path: modelPath)
+        return g.metadata["tokenizer.ggml.model"] == nil ? nil : try fromGGUF(g)
+    }
+
     /// Loads the tokenizer of a model: a `.gguf` file, or a Hugging Face folder with `tokenizer.json`.
     public static func load(modelPath: String) throws -> Tokenizer {
         var isDir: ObjCBool = false

@@ -129,22 +129,26 @@ struct Generate: AsyncParsableCommand {
             guard maxTokens >= 0 else { throw FolioError.invalidArgument(name: "--max-tokens", message: "must be >= 0") }
             guard temperature >= 0 else { throw FolioError.invalidArgument(name: "--temperature", message: "must be >= 0") }
             guard topP > 0, topP <= 1 else { throw FolioError.invalidArgument(name: "--top-p", message: "must be in (0, 1]") }
-            let tok = try Tokenizer.load(modelPath: model)
+            // Token ids in and out work without a tokenizer (vLLM's skip_tokenizer_init); text needs one.
+            let tok = promptTokenIds != nil ? try Tokenizer.loadIfPresent(modelPath: model) : try Tokenizer.load(modelPath: model)
             let ids: [Int32]
-            if let p = promptTokenIds { ids = try parseIds(p, name: "--prompt-token-ids") } else if let p = prompt {
+            if let p = promptTokenIds { ids = try parseIds(p, name: "--prompt-token-ids") } else if let p = prompt, let tok {
                 ids = tok.encode(p)
             } else { throw FolioError.invalidArgument(name: "--prompt", message: "give --prompt or --prompt-token-ids") }
             let lm = try CausalLM.load(path: model, options: try engine.forwardOptions())
-            var stops = tok.eogIds
-            if let e = tok.eosId { stops.insert(e) }
+            for t in ids where t < 0 || Int(t) >= lm.config.vocabSize {
+                throw FolioError.invalidArgument(name: "--prompt-token-ids", message: "token id \(t) is outside the vocabulary (\(lm.config.vocabSize))")
+            }
+            var stops = tok?.eogIds ?? []
+            if let e = tok?.eosId { stops.insert(e) }
             for e in lm.config.eosTokenIds + (defaults?.eosTokenIds ?? []) { stops.insert(Int32(e)) }
             let r = try lm.generate(prompt: ids, maxTokens: maxTokens, temperature: temperature, topP: topP, seed: seed,
                                     stopTokenIds: stops, ignoreEOS: ignoreEos)
-            let text = tok.decode(r.tokenIds, skipSpecialTokens: true)
+            let text: JSONValue = tok.map { .string($0.decode(r.tokenIds, skipSpecialTokens: true)) } ?? .null
             if json {
-                emit(.object([("token_ids", .ints(r.tokenIds)), ("text", .string(text)), ("finish_reason", .string(r.finishReason))]))
+                emit(.object([("token_ids", .ints(r.tokenIds)), ("text", text), ("finish_reason", .string(r.finishReason))]))
             } else {
-                print(text)
+                print(tok.map { $0.decode(r.tokenIds, skipSpecialTokens: true) } ?? r.tokenIds.map(String.init).joined(separator: ","))
             }
         }
     }

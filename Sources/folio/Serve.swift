@@ -1,6 +1,7 @@
 import ArgumentParser
 import FolioEngine
 import FolioModels
+import FolioOpenAI
 import FolioServer
 import FolioTemplates
 import FolioTokenizers
@@ -22,6 +23,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Chat template file replacing the model's.") var chatTemplate: String?
     @Option(help: "Requests allowed to wait before 429.") var maxNumQueuedRequests: Int?
     @Option(help: "Default sampling from the model's generation_config.json ('auto') or none ('vllm').") var generationConfig: String = "auto"
+    @Flag(help: "Serve /metrics without the API key (by default it needs one when --api-key is set).") var metricsPublic = false
+    @Option(help: "Largest request body in bytes (larger: 413).") var maxRequestBodyBytes: Int = 32 << 20
+    @Option(help: "Request body bytes read at once across all requests (past it: 429).") var maxRequestBytesInFlight: Int = 256 << 20
+    @Option(help: "Prompts in one /v1/completions request.") var maxPromptsPerRequest: Int = 64
+    @Option(help: "stop strings (and bad_words) in one request.") var maxStopSequences: Int = 64
     @OptionGroup var engine: EngineOptions
 
     func run() async throws {
@@ -54,6 +60,17 @@ struct Serve: AsyncParsableCommand {
             cfg.port = port
             cfg.apiKeys = apiKey + (ProcessInfo.processInfo.environment["FOLIO_API_KEY"]?.split(separator: ",").map(String.init) ?? [])
             cfg.maxNumQueuedRequests = maxNumQueuedRequests
+            cfg.metricsPublic = metricsPublic
+            // Metrics are labelled with the served name; a default name that is a file path is cut to its file name.
+            cfg.metricsModelName = servedModelName ?? URL(fileURLWithPath: model).lastPathComponent
+            for (name, v) in [("max-request-body-bytes", maxRequestBodyBytes), ("max-request-bytes-in-flight", maxRequestBytesInFlight),
+                              ("max-prompts-per-request", maxPromptsPerRequest), ("max-stop-sequences", maxStopSequences)] where v < 1 {
+                throw FolioError.invalidArgument(name: "--" + name, message: "must be at least 1, got \(v)")
+            }
+            cfg.maxBodyBytes = maxRequestBodyBytes
+            cfg.maxBodyBytesInFlight = max(maxRequestBytesInFlight, maxRequestBodyBytes)
+            cfg.limits.maxPromptsPerRequest = maxPromptsPerRequest
+            cfg.limits.maxStopSequences = maxStopSequences
             // Only `folio serve` bootstraps a metrics backend: Prometheus, rendered at /metrics.
             let registry = PrometheusCollectorRegistry()
             var factory = PrometheusMetricsFactory(registry: registry)
@@ -64,8 +81,7 @@ struct Serve: AsyncParsableCommand {
             logger.info("model \(model) (\(lm.config.architecture), \(lm.parameterCount) parameters) loaded in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s")
             logger.info("KV cache \(core.kvCacheBytes >> 20) MiB: \(core.kvCapacityTokens) tokens, max model len \(core.maxModelLen)")
             let log = logger, name = cfg.servedModelName, host = cfg.host
-            let app = server.application { port in log.info("serving \(name) on http://\(host):\(port)/v1") }
-            try await app.runService()
+            try await server.run { port in log.info("serving \(name) on http://\(host):\(port)/v1") }
         }
     }
 }

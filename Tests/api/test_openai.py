@@ -14,13 +14,11 @@ def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 
 
-@pytest.fixture(scope="module")
-def server():
+def start_server(*args):
+    """`folio serve` with SmolLM2 as "smol" on a free loopback port; returns (process, base URL) once it answers."""
     port = free_port()
-    # --reference: the float32 path, whose greedy text is transformers' (the golden checks below); the fast kernels'
-    # agreement with it is measured in Tests/FolioModelsTests (FastPathTests).
-    proc = subprocess.Popen([FOLIO, "serve", "--model", MODEL, "--served-model-name", "smol", "--port", str(port),
-                             "--api-key", KEY, "--num-kv-blocks", "512", "--reference"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([FOLIO, "serve", "--model", MODEL, "--served-model-name", "smol", "--port", str(port), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
@@ -29,6 +27,14 @@ def server():
             time.sleep(0.1)
     else:
         proc.kill(); raise RuntimeError(proc.stdout.read().decode())
+    return proc, base
+
+
+@pytest.fixture(scope="module")
+def server():
+    # --reference: the float32 path, whose greedy text is transformers' (the golden checks below); the fast kernels'
+    # agreement with it is measured in Tests/FolioModelsTests (FastPathTests).
+    proc, base = start_server("--api-key", KEY, "--num-kv-blocks", "512", "--reference")
     yield base
     proc.terminate()
     assert proc.wait(timeout=30) == 0  # graceful shutdown on SIGTERM exits 0
@@ -106,7 +112,8 @@ def test_errors(server, client):
     assert raw(server, "/v1/models", key=None)[0] == 401
     assert raw(server, "/v1/models", key="wrong")[0] == 401
     assert raw(server, "/health", key=None)[0] == 200
-    assert raw(server, "/metrics", key=None)[0] == 200
+    assert raw(server, "/metrics", key=None)[0] == 401  # /metrics follows the API key unless --metrics-public
+    assert raw(server, "/metrics")[0] == 200
     with pytest.raises(openai.NotFoundError):
         client.completions.create(model="nope", prompt="x", max_tokens=2)
     for bad in [{"temperature": -1}, {"top_p": 2}, {"max_tokens": 0}, {"n": 0}, {"logprobs": 99}, {"max_tokens": "x"}]:
@@ -156,7 +163,7 @@ def test_disconnect_aborts(server):
     resp.read(200)
     conn.sock.close(); conn.close()
     for _ in range(100):
-        m = raw(server, "/metrics", key=None)[1]
+        m = raw(server, "/metrics")[1]
         running = [l for l in m.splitlines() if l.startswith("folio:num_requests_running")]
         if running and float(running[0].split()[-1]) == 0:
             break
@@ -166,7 +173,7 @@ def test_disconnect_aborts(server):
 
 def test_metrics_names(server, client):
     client.completions.create(model="smol", prompt="Hi", max_tokens=2, temperature=0)
-    m = raw(server, "/metrics", key=None)[1]
+    m = raw(server, "/metrics")[1]
     for name in ["num_requests_running", "num_requests_waiting", "kv_cache_usage_perc", "prefix_cache_queries_total",
                  "prefix_cache_hits_total", "prompt_tokens_total", "generation_tokens_total", "request_success_total",
                  "num_preemptions_total", "time_to_first_token_seconds", "inter_token_latency_seconds",
@@ -176,17 +183,8 @@ def test_metrics_names(server, client):
 
 
 def test_queue_full_gives_429():
-    port = free_port()
-    proc = subprocess.Popen([FOLIO, "serve", "--model", MODEL, "--served-model-name", "smol", "--port", str(port),
-                             "--max-num-seqs", "1", "--max-num-queued-requests", "1", "--num-kv-blocks", "256"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = start_server("--max-num-seqs", "1", "--max-num-queued-requests", "1", "--num-kv-blocks", "256")
     try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(base + "/health", timeout=1); break
-            except Exception:
-                time.sleep(0.1)
         results = []
 
         def one():

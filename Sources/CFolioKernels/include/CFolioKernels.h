@@ -35,6 +35,9 @@ int folio_dequantize(int type, const void *src, float *dst, int64_t n);
 /// Returns -1 for another type or a partial block.
 int folio_quantize(int type, const float *src, void *dst, int64_t n);
 
+/// SHA-256 of `n` bytes at `data` into `out` (FIPS 180-4).
+void folio_sha256(const void *data, size_t n, uint8_t out[32]);
+
 /// dot(a, b) over n float32 values.
 float folio_dot_f32(const float *a, const float *b, int64_t n);
 
