@@ -152,7 +152,15 @@ async def main_async(args, port, proc):
     rng = random.Random(args.seed)
     tasks = [asyncio.create_task(client(i, port, args, stop_at, stats, random.Random(rng.random()))) for i in range(args.clients)]
     tasks.append(asyncio.create_task(sampler()))
-    await asyncio.gather(*tasks)
+    # At the deadline every request still in flight is cut (its connection closed): one more mass disconnect.
+    done, pending = await asyncio.wait(tasks, timeout=args.duration + 1)
+    stats["cut_at_end"] = len(pending) - (1 if tasks[-1] in pending else 0)
+    for t in pending:
+        t.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for t in done:
+        if t.exception():
+            raise t.exception()
     return stats, rss
 
 
@@ -166,14 +174,18 @@ def main():
     ap.add_argument("--hostile-share", type=float, default=0.1)
     ap.add_argument("--warmup", type=float, default=60, help="seconds before the RSS baseline is taken")
     ap.add_argument("--max-body", type=int, default=1 << 20)
-    ap.add_argument("--kv-cache-memory", type=int, default=1 << 30, help="bytes (the cache's pages are touched during warm-up)")
+    ap.add_argument("--kv-cache-memory", type=int, default=256 << 20,
+                    help="bytes; small enough that the load touches every page of the cache during warm-up, so RSS growth "
+                         "after it is the server's own")
+    ap.add_argument("--serve-args", default="--max-num-batched-tokens 512",
+                    help="more `folio serve` flags (default: short steps, so decodes are not stalled behind long prefills)")
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--json", help="write the summary here too")
     args = ap.parse_args()
-    print(f"stress: seed {args.seed}, {args.clients} clients, {args.duration:.0f} s", flush=True)
+    print(f"stress: seed {args.seed}, {args.clients} clients, {args.duration:.0f} s, serve {args.serve_args}", flush=True)
     port = free_port()
     proc = subprocess.Popen([args.folio, "serve", "--model", args.model, "--served-model-name", "m", "--port", str(port),
-                             "--max-request-body-bytes", str(args.max_body), "--kv-cache-memory", str(args.kv_cache_memory)],
+                             "--max-request-body-bytes", str(args.max_body), "--kv-cache-memory", str(args.kv_cache_memory), *args.serve_args.split()],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -198,7 +210,7 @@ def main():
         requests = sum(stats["codes"].values())
         summary = {
             "seed": args.seed, "duration_s": args.duration, "clients": args.clients, "requests": requests,
-            "completed": stats["completed"], "disconnected_on_purpose": stats["disconnected"], "clean_errors_429_503": stats["clean_errors"],
+            "completed": stats["completed"], "disconnected_on_purpose": stats["disconnected"], "cut_at_end": stats["cut_at_end"], "clean_errors_429_503": stats["clean_errors"],
             "codes": dict(sorted(stats["codes"].items())), "hostile": stats["hostile"], "unexpected": stats["unexpected"][:20],
             "ttft_p50_s": pct(0.5), "ttft_p99_s": pct(0.99), "rss_start_mib": round(rss[0][1], 1) if rss else None,
             "rss_after_warmup_mib": round(base_rss, 1), "rss_end_mib": round(end_rss, 1),

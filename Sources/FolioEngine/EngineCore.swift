@@ -309,7 +309,7 @@ public final class EngineCore: @unchecked Sendable {
                 s.text += piece
                 s.textScalars += piece.unicodeScalars.count
                 let maxStop = g.prep.maxStopScalars
-                if maxStop > 0, let (at, len, stopStr) = findStop(s, from: max(0, before - maxStop + 1)) {
+                if maxStop > 0, let (at, len, stopStr) = findStop(s, before: before) {
                     let end = p.includeStopStrInOutput ? at + len : at
                     s.text = String(String.UnicodeScalarView(s.text.unicodeScalars.prefix(end)))
                     s.textScalars = end
@@ -323,14 +323,16 @@ public final class EngineCore: @unchecked Sendable {
         if s.numOutput >= g.maxTokens || s.tokens.count >= maxModelLen { finish(s, .length, nil); return }
     }
 
-    /// The earliest stop string in `s.text` starting at scalar `from` or later: (scalar offset, length, the string).
-    /// Only the tail from `from` is read (O(new text + longest stop) per token).
-    func findStop(_ s: EngineSequence, from: Int) -> (Int, Int, String)? {
+    /// The earliest stop string that ends in the text added since scalar `before`: (scalar offset, length, the string).
+    /// Earlier text was checked when it was added, so only starts whose match reaches past `before` are tried:
+    /// O(new text x stop length) per token, whatever the length of the output.
+    func findStop(_ s: EngineSequence, before: Int) -> (Int, Int, String)? {
+        let from = max(0, before - s.group.prep.maxStopScalars + 1)
         let v = s.text.unicodeScalars
         let tail = Array(v[v.index(v.endIndex, offsetBy: -(s.textScalars - from))...])
         var best: (Int, Int, String)? = nil
         for (si, st) in s.group.prep.stops.enumerated() where st.count <= tail.count {
-            var i = 0
+            var i = max(0, before - st.count + 1) - from
             while i + st.count <= tail.count, best.map({ from + i < $0.0 }) ?? true {
                 if tail[i] == st[0], tail[i..<(i + st.count)].elementsEqual(st) {
                     best = (from + i, st.count, s.group.params.stop[si])

@@ -42,6 +42,8 @@ public struct SamplingParams: Sendable {
     public var outputKind: RequestOutputKind = .cumulative
     /// The most logprobs a request may ask for per position (vLLM's `max_logprobs`).
     public static let maxLogprobs = 20
+    /// The longest stop string or bad word (each token's stop check reads back this far).
+    public static let maxStopLength = 1024
 
     public init(n: Int = 1, temperature: Float = 1, topP: Float = 1, topK: Int = 0, minP: Float = 0,
                 presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 1,
@@ -100,6 +102,9 @@ public struct SamplingParams: Sendable {
         }
         for t in stopTokenIds where t < 0 || Int(t) >= vocabSize { throw bad("stop_token_ids", "token id \(t) is outside the vocabulary (\(vocabSize))") }
         for s in stop where s.isEmpty { throw bad("stop", "stop strings must not be empty") }
+        for s in stop + badWords where s.unicodeScalars.count > Self.maxStopLength {
+            throw bad(stop.contains(s) ? "stop" : "bad_words", "strings must be at most \(Self.maxStopLength) characters, got \(s.unicodeScalars.count)")
+        }
         if n > 1, temperature == 0 { throw bad("n", "n > 1 needs temperature > 0 (greedy samples would all be the same)") }
     }
 }

@@ -74,7 +74,7 @@ public final class OpenAIServer: Sendable {
         router.get("/version") { _, _ in Self.json(.object([("version", .string(folioVersion))])) }
         router.get("/metrics") { req, _ in
             if !self.config.metricsPublic { try self.authorize(req) }
-            self.metrics.update(await self.engine.stats)
+            self.metrics.update(self.engine.stats)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: self.config.renderMetrics())))
         }
@@ -217,7 +217,7 @@ public final class OpenAIServer: Sendable {
                     throw APIError.from(error)
                 }
             }
-            if g.stream { return streamResponse(g, builder, streams, ids: ids) }
+            if g.stream { return streamResponse(req, g, builder, streams, ids: ids) }
             // A client that closes its connection cancels this wait: its requests are aborted, not run to the end.
             let outs: [RequestOutput]
             do {
@@ -240,7 +240,10 @@ public final class OpenAIServer: Sendable {
         }
     }
 
-    func streamResponse(_ g: GenerationRequest, _ b: ResponseBuilder, _ streams: [AsyncThrowingStream<RequestOutput, any Error>], ids: [String]) -> Response {
+    /// The SSE response. A client that closes its connection aborts its requests at once, even those still waiting
+    /// for their first token (nothing would be written to notice it otherwise).
+    func streamResponse(_ req: Request, _ g: GenerationRequest, _ b: ResponseBuilder, _ streams: [AsyncThrowingStream<RequestOutput, any Error>],
+                        ids: [String]) -> Response {
         let engine = self.engine, metrics = self.metrics
         let n = g.params.n
         let body = ResponseBody { writer in
@@ -249,29 +252,33 @@ public final class OpenAIServer: Sendable {
             var offsets: [Int: Int] = [:]
             func send(_ s: String) async throws { try await writer.write(ByteBuffer(string: s)) }
             do {
-                for (pi, stream) in streams.enumerated() {
-                    var echoed = false
-                    for try await o in stream {
-                        if !echoed { promptTokens += o.promptTokenIds.count; echoed = true }
-                        for c in o.outputs {
-                            let idx = pi * n + c.index
-                            if b.endpoint == .chat, !sentRole.contains(idx) {
-                                sentRole.insert(idx)
-                                try await send(ResponseBuilder.sse(b.chunk(index: idx, delta: "", role: true)))
+                try await req.body.consumeWithInboundCloseHandler { _ in
+                    for (pi, stream) in streams.enumerated() {
+                        var echoed = false
+                        for try await o in stream {
+                            if !echoed { promptTokens += o.promptTokenIds.count; echoed = true }
+                            for c in o.outputs {
+                                let idx = pi * n + c.index
+                                if b.endpoint == .chat, !sentRole.contains(idx) {
+                                    sentRole.insert(idx)
+                                    try await send(ResponseBuilder.sse(b.chunk(index: idx, delta: "", role: true)))
+                                }
+                                var delta = c.deltaText
+                                if b.endpoint == .completions, g.echo, offsets[idx] == nil, let t = g.promptTexts[pi] { delta = t + delta }
+                                let lps = c.logprobs  // this step's positions (delta outputs)
+                                let finished = c.finishReason != nil
+                                if delta.isEmpty && !finished && (lps?.isEmpty ?? true) { continue }
+                                let usage: JSONValue? = g.continuousUsage ? ResponseBuilder.usage(prompt: o.promptTokenIds.count, completion: c.numTokens) : nil
+                                try await send(ResponseBuilder.sse(b.chunk(index: idx, delta: delta, logprobs: lps, textOffset: offsets[idx] ?? 0,
+                                                                           finish: finished ? c : nil, usage: usage)))
+                                offsets[idx, default: 0] += delta.count
+                                if finished { completion += c.numTokens }
                             }
-                            var delta = c.deltaText
-                            if b.endpoint == .completions, g.echo, offsets[idx] == nil, let t = g.promptTexts[pi] { delta = t + delta }
-                            let lps = c.logprobs  // this step's positions (delta outputs)
-                            let finished = c.finishReason != nil
-                            if delta.isEmpty && !finished && (lps?.isEmpty ?? true) { continue }
-                            let usage: JSONValue? = g.continuousUsage ? ResponseBuilder.usage(prompt: o.promptTokenIds.count, completion: c.numTokens) : nil
-                            try await send(ResponseBuilder.sse(b.chunk(index: idx, delta: delta, logprobs: lps, textOffset: offsets[idx] ?? 0,
-                                                                       finish: finished ? c : nil, usage: usage)))
-                            offsets[idx, default: 0] += delta.count
-                            if finished { completion += c.numTokens }
+                            if o.finished { metrics.finished(o) }
                         }
-                        if o.finished { metrics.finished(o) }
                     }
+                } onInboundClosed: {
+                    Task { for id in ids { await engine.abort(id: id) } }
                 }
                 if g.includeUsage { try await send(ResponseBuilder.sse(b.usageChunk(prompt: promptTokens, completion: completion))) }
                 try await send(ResponseBuilder.done)

@@ -79,7 +79,7 @@ struct HostileRequestTests {
                 #expect(f.message.contains("injected fault"))
             }
         }
-        #expect(await engine.stats.numRunning == 0)
+        #expect(engine.stats.numRunning == 0)
         #expect(core.allBlocksFree)
     }
 
@@ -159,4 +159,40 @@ struct HostileRequestTests {
         #expect(lps.count == 300 && lps[0] == nil && lps.dropFirst().allSatisfy { $0 != nil })
         for i in 1..<300 { #expect(lps[i]!.chosen.tokenId == p[i]) }
     }
+
+    @Test("stop strings found across token boundaries by the tail-only check, in cumulative and delta outputs")
+    func stopStrings() throws {
+        let p = prompts(3, seed: 8)[2]
+        var base = SamplingParams(temperature: 0.7, maxTokens: 40, seed: 3)
+        base.ignoreEOS = true
+        let full = try runAll(try tinyEngine(), [("a", .tokens(p), base)])["a"]!.outputs[0].text
+        let scalars = Array(full.unicodeScalars)
+        try #require(scalars.count > 30)
+        // A stop string that spans characters from the middle of the text (likely across tokens).
+        let stop = String(String.UnicodeScalarView(scalars[18..<24]))
+        let first = full.range(of: stop)!
+        for include in [false, true] {
+            for kind in [RequestOutputKind.cumulative, .delta] {
+                var sp = base
+                sp.stop = ["never-in-the-output", stop]
+                sp.includeStopStrInOutput = include
+                sp.outputKind = kind
+                let e = try tinyEngine()
+                try e.addRequest(id: "s", prompt: .tokens(p), params: sp)
+                var text = "", last: RequestOutput?
+                while e.hasUnfinishedRequests {
+                    for o in try e.step() { text = kind == .delta ? text + o.outputs[0].text : o.outputs[0].text; last = o }
+                }
+                let expected = String(full[..<(include ? first.upperBound : first.lowerBound)])
+                #expect(text == expected, "include \(include), \(kind)")
+                #expect(last?.outputs[0].finishReason == .stop && last?.outputs[0].stopReason == stop)
+            }
+        }
+        var long = base
+        long.stop = [String(repeating: "x", count: SamplingParams.maxStopLength + 1)]
+        #expect { try tinyEngine().addRequest(id: "l", prompt: .tokens(p), params: long) } throws: {
+            message($0).contains("strings must be at most 1024 characters, got 1025")
+        }
+    }
 }
+

@@ -64,6 +64,8 @@ def test_request_size_limits(server, client):
     assert "prompt has 9 prompts; at most 8 are allowed per request (--max-prompts-per-request)" in m
     m = error(server, "/v1/completions", {"model": "smol", "prompt": "a", "stop": ["x", "y", "z", "w", "v"]}, 400)
     assert "stop has 5 sequences; at most 4 are allowed (--max-stop-sequences)" in m
+    m = error(server, "/v1/completions", {"model": "smol", "prompt": "a", "stop": ["x" * 1025]}, 400)
+    assert "strings must be at most 1024 characters, got 1025" in m
     m = error(server, "/v1/completions", {"model": "smol", "prompt": [1, 2, 2**32 + 5]}, 400)
     assert "prompt must be" in m  # a token id past Int32 used to wrap around to a valid id
     m = error(server, "/v1/completions", {"model": "smol", "prompt": "x" * (MAX_BODY + 10)}, 413)
@@ -122,6 +124,49 @@ def test_non_streaming_disconnect_aborts(server, client):
     alive(client)
 
 
+def gauge(base, name):
+    for l in raw(base, "/metrics", key=None)[1].splitlines():
+        if l.startswith(f"folio:{name}"):
+            return float(l.split()[-1])
+    return None
+
+
+def test_waiting_stream_disconnect_aborts_before_its_first_token():
+    """A streaming client that hangs up while its request still waits (nothing written yet that could fail) is
+    noticed at once: the request leaves the queue while the running one goes on."""
+    proc, base = start_server("--max-num-seqs", "1", "--num-kv-blocks", "256")
+    try:
+        port = int(base.rsplit(":", 1)[1])
+
+        def stream(max_tokens):
+            body = json.dumps({"model": "smol", "prompt": "Tell me a story", "max_tokens": max_tokens, "stream": True,
+                               "ignore_eos": True}).encode()
+            s = socket.create_connection(("127.0.0.1", port), timeout=30)
+            s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            return s
+        a = stream(3000)
+        deadline = time.time() + 10
+        while gauge(base, "num_requests_running") != 1 and time.time() < deadline:
+            time.sleep(0.05)
+        b = stream(3000)
+        while gauge(base, "num_requests_waiting") != 1 and time.time() < deadline:
+            time.sleep(0.05)
+        assert gauge(base, "num_requests_waiting") == 1
+        b.close()
+        deadline = time.time() + 5
+        while gauge(base, "num_requests_waiting") != 0 and time.time() < deadline:
+            time.sleep(0.05)
+        assert gauge(base, "num_requests_waiting") == 0 and gauge(base, "num_requests_running") == 1
+        a.close()
+        deadline = time.time() + 5
+        while gauge(base, "num_requests_running") != 0 and time.time() < deadline:
+            time.sleep(0.05)
+        assert gauge(base, "num_requests_running") == 0 and gauge(base, "kv_cache_usage_perc") == 0
+    finally:
+        proc.terminate(); proc.wait(timeout=30)
+
+
 def test_fuzzed_request_bodies(server, client):
     """Seeded mutations of valid request bodies: every answer is a status the API documents, never a dropped
     connection; the server keeps serving."""
@@ -165,3 +210,47 @@ def test_fuzzed_request_bodies(server, client):
         assert status in (200, 400, 404, 413), (seed, i, status, raw_body[:300])
     print(f"fuzz http: statuses {counts}")
     alive(client)
+
+
+def test_fuzzed_raw_http(server, client):
+    """Seeded byte mutations of whole HTTP/1.1 requests (request line, headers, framing, body) sent on raw sockets:
+    the server answers with a status line or closes the connection, and keeps serving."""
+    seed = int(os.environ.get("FOLIO_FUZZ_SEED", random.randrange(1, 2**31)))
+    n = int(os.environ.get("FOLIO_FUZZ_ITERS", "300"))
+    print(f"fuzz raw http: seed {seed}, {n} requests (FOLIO_FUZZ_SEED={seed} reproduces)")
+    rng = random.Random(seed)
+    port = int(server.rsplit(":", 1)[1])
+    body = json.dumps({"model": "smol", "prompt": "Hi", "max_tokens": 2}).encode()
+    base = (b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {KEY}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+    pieces = [b"\r\n", b"\r\n\r\n", b"Content-Length: -1\r\n", b"Content-Length: 99999999999999999999\r\n",
+              b"Transfer-Encoding: chunked\r\n", b"GET", b"HTTP/9.9", b"\x00", b"\xff\xfe", b":" * 100, b"A" * 20000]
+    answered = closed = 0
+    for i in range(n):
+        b = bytearray(base)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(b))
+            op = rng.random()
+            if op < 0.4:
+                b[at] = rng.randrange(256)
+            elif op < 0.7:
+                b[at:at] = rng.choice(pieces)
+            else:
+                del b[at:at + rng.randint(1, 20)]
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        try:
+            s.sendall(bytes(b))
+            s.shutdown(socket.SHUT_WR)
+            head = s.recv(64)
+        except OSError:
+            head = b""
+        finally:
+            s.close()
+        if head.startswith(b"HTTP/1.1 "):
+            answered += 1
+        else:
+            assert head == b"", (seed, i, head)
+            closed += 1
+    print(f"fuzz raw http: {answered} answered, {closed} closed without an answer")
+    alive(client)
+
