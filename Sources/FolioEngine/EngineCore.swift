@@ -168,6 +168,9 @@ public final class EngineCore: @unchecked Sendable {
             return outs
         }
         steps += 1
+        // Sequences reference their group unowned: keep this step's groups alive while failed ones leave `groups`.
+        let stepGroups = scheduled.map(\.seq.group)
+        defer { withExtendedLifetime(stepGroups) {} }
         var (batch, sampleRow, promptRows) = makeBatch(scheduled)
         var logits: [[Float]]
         do {

@@ -84,7 +84,9 @@ enum SequenceStatus { case waiting, waitingForFork, running, finished }
 /// One sample being generated: the scheduling unit (vLLM's Request). Its tokens are the prompt followed by the
 /// output; `numComputed` catches up with `tokens.count` through prefill chunks, prefix-cache hits and decodes.
 final class EngineSequence {
-    let group: RequestGroup
+    /// Unowned: the group owns its sequences (a strong reference back made every request a retain cycle that
+    /// was never freed). The engine holds the group for as long as any of its sequences is scheduled.
+    unowned let group: RequestGroup
     let index: Int
     var tokens: [Int32]
     var numComputed = 0

@@ -26,6 +26,8 @@ public struct ServerConfig: Sendable {
     /// Request body bytes being read at once (`--max-request-bytes-in-flight`): past it, 429.
     public var maxBodyBytesInFlight = 256 << 20
     public var limits = RequestLimits()
+    /// Seconds a connection may send nothing while idle or while its request is read (`--http-idle-timeout`).
+    public var idleTimeoutSeconds = 30
     /// Renders the metrics text for /metrics (the Prometheus registry `folio serve` bootstrapped).
     public var renderMetrics: @Sendable () -> String = { "" }
     public init(servedModelName: String) { self.servedModelName = servedModelName }
@@ -91,7 +93,10 @@ public final class OpenAIServer: Sendable {
         router.post("/v1/chat/completions") { req, ctx in try await self.handle(req) { try await self.generation(req, .chat) } }
         router.post("/tokenize") { req, ctx in try await self.handle(req) { try await self.withBody(req) { try self.tokenize($1) } } }
         router.post("/detokenize") { req, ctx in try await self.handle(req) { try await self.withBody(req) { try self.detokenize($1) } } }
-        return Application(router: router, configuration: .init(address: .hostname(config.host, port: config.port), serverName: "folio"),
+        // A connection that sends nothing for `idleTimeout` while idle or mid-request (a stalled upload) is closed,
+        // freeing its slot and its body reservation; requests being answered are never timed out.
+        return Application(router: router, server: .http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)))),
+                           configuration: .init(address: .hostname(config.host, port: config.port), serverName: "folio"),
                            onServerRunning: { ch in await onRunning(ch.localAddress?.port ?? 0) }, logger: logger)
     }
 

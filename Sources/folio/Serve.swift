@@ -28,6 +28,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Request body bytes read at once across all requests (past it: 429).") var maxRequestBytesInFlight: Int = 256 << 20
     @Option(help: "Prompts in one /v1/completions request.") var maxPromptsPerRequest: Int = 64
     @Option(help: "stop strings (and bad_words) in one request.") var maxStopSequences: Int = 64
+    @Option(help: "Seconds a connection may send nothing while idle or mid-request before it is closed.") var httpIdleTimeout: Int = 30
     @OptionGroup var engine: EngineOptions
 
     func run() async throws {
@@ -64,13 +65,15 @@ struct Serve: AsyncParsableCommand {
             // Metrics are labelled with the served name; a default name that is a file path is cut to its file name.
             cfg.metricsModelName = servedModelName ?? URL(fileURLWithPath: model).lastPathComponent
             for (name, v) in [("max-request-body-bytes", maxRequestBodyBytes), ("max-request-bytes-in-flight", maxRequestBytesInFlight),
-                              ("max-prompts-per-request", maxPromptsPerRequest), ("max-stop-sequences", maxStopSequences)] where v < 1 {
+                              ("max-prompts-per-request", maxPromptsPerRequest), ("max-stop-sequences", maxStopSequences),
+                              ("http-idle-timeout", httpIdleTimeout)] where v < 1 {
                 throw FolioError.invalidArgument(name: "--" + name, message: "must be at least 1, got \(v)")
             }
             cfg.maxBodyBytes = maxRequestBodyBytes
             cfg.maxBodyBytesInFlight = max(maxRequestBytesInFlight, maxRequestBodyBytes)
             cfg.limits.maxPromptsPerRequest = maxPromptsPerRequest
             cfg.limits.maxStopSequences = maxStopSequences
+            cfg.idleTimeoutSeconds = httpIdleTimeout
             // Only `folio serve` bootstraps a metrics backend: Prometheus, rendered at /metrics.
             let registry = PrometheusCollectorRegistry()
             var factory = PrometheusMetricsFactory(registry: registry)

@@ -194,5 +194,24 @@ struct HostileRequestTests {
             message($0).contains("strings must be at most 1024 characters, got 1025")
         }
     }
+
+    @Test("finished, aborted and failed requests are freed (a request and its samples referenced each other)")
+    func requestsAreFreed() throws {
+        weak var tok: Tokenizer?
+        do {
+            let e = try tinyEngine()
+            tok = e.tokenizer  // every sample's detokenizer holds it: it outlives the engine only if a request leaks
+            var n2 = SamplingParams(n: 2, temperature: 0.8, maxTokens: 4, seed: 1)
+            n2.ignoreEOS = true
+            _ = try runAll(e, [("a", .tokens([1, 2, 3]), greedy(4)), ("b", .tokens([4, 5]), n2)])
+            try e.addRequest(id: "c", prompt: .tokens([6, 7, 8]), params: greedy(50))
+            _ = try e.step()
+            e.abort(id: "c")
+            e.faultInjection = { id in id == "d" ? Injected() : nil }
+            _ = try runAll(e, [("d", .tokens([9, 10]), greedy(4))])
+            #expect(e.allBlocksFree)
+        }
+        #expect(tok == nil)
+    }
 }
 

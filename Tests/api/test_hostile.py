@@ -167,6 +167,42 @@ def test_waiting_stream_disconnect_aborts_before_its_first_token():
         proc.terminate(); proc.wait(timeout=30)
 
 
+def test_body_bytes_in_flight_budget():
+    """Bodies being read at once are bounded: while one slow upload holds the budget, the next gets a 429."""
+    proc, base = start_server("--max-request-body-bytes", "1000", "--max-request-bytes-in-flight", "1500", "--http-idle-timeout", "2")
+    try:
+        port = int(base.rsplit(":", 1)[1])
+        body = json.dumps({"model": "smol", "prompt": "Hi", "max_tokens": 1}).encode().ljust(880)  # JSON allows the spaces
+        head = (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode())
+        slow = socket.create_connection(("127.0.0.1", port), timeout=30)
+        slow.sendall(head + body[:10])  # holds its 880-byte reservation while the rest does not arrive
+        time.sleep(0.5)
+        def post():
+            req = urllib.request.Request(base + "/v1/completions", data=body, headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    return r.status, r.read().decode()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read().decode()
+        s, b = post()
+        assert s == 429 and "too many request bytes in flight" in json.loads(b)["error"]["message"], (s, b)
+        slow.sendall(body[10:])
+        assert slow.recv(64).startswith(b"HTTP/1.1 200")
+        slow.close()
+        assert post()[0] == 200  # the reservation was given back
+        # A stalled upload is cut after --http-idle-timeout, which gives its reservation back too.
+        stalled = socket.create_connection(("127.0.0.1", port), timeout=30)
+        stalled.sendall(head + body[:10])
+        time.sleep(0.3)
+        assert post()[0] == 429
+        assert stalled.recv(64) == b""  # closed by the server after 2 s of silence
+        stalled.close()
+        assert post()[0] == 200
+    finally:
+        proc.terminate(); proc.wait(timeout=30)
+
+
 def test_fuzzed_request_bodies(server, client):
     """Seeded mutations of valid request bodies: every answer is a status the API documents, never a dropped
     connection; the server keeps serving."""
