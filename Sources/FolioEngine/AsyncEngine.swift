@@ -20,11 +20,12 @@ public actor AsyncEngine {
     var pendingAdds: [(String, PreparedRequest)] = []
     var pendingAborts: [String] = []
     let stepQueue = DispatchQueue(label: "folio.engine.step")
-    let snapshot = StatsSnapshot()
+    /// The counters as of the last step, admission or abort.
+    let snapshot = Locked(EngineStats())
 
     public init(core: EngineCore) {
         self.core = core
-        snapshot.set(core.stats)
+        snapshot.value = core.stats
     }
 
     /// The queue is full (`maxWaiting` requests already wait).
@@ -48,11 +49,11 @@ public actor AsyncEngine {
     /// Adds a prepared request: at once between steps, or queued for the next one.
     public func admit(id: String, _ prep: PreparedRequest, maxWaiting: Int? = nil) throws -> AsyncThrowingStream<RequestOutput, any Error> {
         guard streams[id] == nil else { throw FolioError.invalidArgument(name: "request_id", message: "\(id) is already in use") }
-        let waiting = snapshot.get().numWaiting + pendingAdds.reduce(0) { $0 + $1.1.params.n }
+        let waiting = snapshot.value.numWaiting + pendingAdds.reduce(0) { $0 + $1.1.params.n }
         if let m = maxWaiting, waiting >= m { throw QueueFull(waiting: waiting) }
         if stepping { pendingAdds.append((id, prep)) } else {
             try core.addRequest(id: id, prep)
-            snapshot.set(core.stats)
+            snapshot.value = core.stats
         }
         let (stream, cont) = AsyncThrowingStream<RequestOutput, any Error>.makeStream()
         streams[id] = cont
@@ -72,13 +73,13 @@ public actor AsyncEngine {
             pendingAborts.append(id)
         } else if let out = core.abort(id: id) {
             cont.yield(out)
-            snapshot.set(core.stats)
+            snapshot.value = core.stats
         }
         cont.finish()
     }
 
     /// The engine's counters as of the last step, admission or abort (never waits for a step).
-    public nonisolated var stats: EngineStats { snapshot.get() }
+    public nonisolated var stats: EngineStats { snapshot.value }
 
     /// Applies what arrived during the last step.
     func applyPending() {
@@ -88,7 +89,7 @@ public actor AsyncEngine {
             do { try core.addRequest(id: id, prep) } catch { streams.removeValue(forKey: id)?.finish(throwing: error) }
         }
         pendingAdds = []
-        snapshot.set(core.stats)
+        snapshot.value = core.stats
     }
 
     func run() async {
@@ -116,16 +117,8 @@ public actor AsyncEngine {
                 for (id, c) in streams { c.finish(throwing: error); core.abort(id: id) }
                 streams = [:]
             }
-            snapshot.set(core.stats)
+            snapshot.value = core.stats
         }
         loop = nil
     }
-}
-
-/// The last published `EngineStats`, readable from any thread.
-final class StatsSnapshot: @unchecked Sendable {
-    let lock = NSLock()
-    var value = EngineStats()
-    func get() -> EngineStats { lock.lock(); defer { lock.unlock() }; return value }
-    func set(_ s: EngineStats) { lock.lock(); value = s; lock.unlock() }
 }

@@ -118,13 +118,20 @@ public final class EngineCore: @unchecked Sendable {
     /// Aborts a request at any time: its blocks are freed now. Returns its final output (finish reason abort).
     @discardableResult
     public func abort(id: String) -> RequestOutput? {
-        guard let g = groups.removeValue(forKey: id) else { return nil }
+        guard let g = groups[id] else { return nil }
+        return retire(g)
+    }
+
+    /// Ends a request now: its unfinished samples stop (finish reason `abort`), its blocks are freed, and it leaves
+    /// the engine. Returns its final output.
+    func retire(_ g: RequestGroup) -> RequestOutput {
         for s in g.sequences where !s.isFinished {
             scheduler.remove(s)
             s.status = .finished
             s.finishReason = .abort
         }
         g.metrics.finished = Date()
+        groups[g.id] = nil
         return output(g)
     }
 
@@ -185,20 +192,12 @@ public final class EngineCore: @unchecked Sendable {
                     outs.append(fail(sch.seq.group, "\(error)"))
                 }
             }
-            if failed.isEmpty {
-                // Only the batch as a whole fails: fail its requests rather than retry forever.
-                for g in Set(scheduled.map { ObjectIdentifier($0.seq.group) }) {
-                    if let sch = scheduled.first(where: { ObjectIdentifier($0.seq.group) == g }) { outs.append(fail(sch.seq.group, "\(error)")) }
-                }
-                return outs
-            }
+            // Only the batch as a whole fails: fail its requests rather than retry forever.
+            if failed.isEmpty { return outs + failAll(scheduled, error) }
             scheduled.removeAll { failed.contains(ObjectIdentifier($0.seq.group)) }
             guard !scheduled.isEmpty else { return outs }
             (batch, sampleRow, promptRows) = makeBatch(scheduled)
-            do { logits = try forward(batch, scheduled) } catch {
-                for sch in scheduled where groups[sch.seq.group.id] != nil { outs.append(fail(sch.seq.group, "\(error)")) }
-                return outs
-            }
+            do { logits = try forward(batch, scheduled) } catch { return outs + failAll(scheduled, error) }
         }
         computedTokens += batch.tokens.count
         for (s, first, row) in promptRows {
@@ -279,17 +278,15 @@ public final class EngineCore: @unchecked Sendable {
         return try model.forward(batch: batch, kv: cache)
     }
 
-    /// Fails one request: its samples end (finish reason `abort`), its blocks are freed, its output carries `error`.
+    /// Fails one request: retired as by `abort`, its output carrying `error`.
     func fail(_ g: RequestGroup, _ message: String) -> RequestOutput {
         g.error = message
-        for s in g.sequences where !s.isFinished {
-            scheduler.remove(s)
-            s.status = .finished
-            s.finishReason = .abort
-        }
-        g.metrics.finished = Date()
-        groups[g.id] = nil
-        return output(g)
+        return retire(g)
+    }
+
+    /// Fails every request of `scheduled` still in the engine (each once).
+    func failAll(_ scheduled: [ScheduledSequence], _ error: any Error) -> [RequestOutput] {
+        scheduled.compactMap { sch in groups[sch.seq.group.id] != nil ? fail(sch.seq.group, "\(error)") : nil }
     }
 
     func scheduledCount(_ s: [ScheduledSequence], _ seq: EngineSequence) -> Int { s.first { $0.seq === seq }?.numNew ?? 0 }

@@ -67,6 +67,13 @@ public struct SamplingParams: Sendable {
         self.promptLogprobs = promptLogprobs
     }
 
+    /// What is wrong with asking for `l` logprobs per position, in vLLM's words (nil: nothing).
+    public static func logprobsProblem(_ l: Int, prompt: Bool) -> String? {
+        if l < 0 { return "must be non-negative, got \(l)" }
+        if l > maxLogprobs { return "Requested \(prompt ? "prompt" : "sample") logprobs of \(l), which is greater than max allowed: \(maxLogprobs)" }
+        return nil
+    }
+
     /// Greedy decoding.
     public static var greedy: SamplingParams { SamplingParams(temperature: 0) }
 
@@ -84,14 +91,8 @@ public struct SamplingParams: Sendable {
         if let m = maxTokens { guard m >= 1 else { throw bad("max_tokens", "must be at least 1, got \(m)") } }
         guard minTokens >= 0 else { throw bad("min_tokens", "must be non-negative, got \(minTokens)") }
         if let m = maxTokens { guard minTokens <= m else { throw bad("min_tokens", "must be <= max_tokens \(m), got \(minTokens)") } }
-        if let l = logprobs {
-            guard l >= 0 else { throw bad("logprobs", "must be non-negative, got \(l)") }
-            guard l <= Self.maxLogprobs else { throw bad("logprobs", "Requested sample logprobs of \(l), which is greater than max allowed: \(Self.maxLogprobs)") }
-        }
-        if let l = promptLogprobs {
-            guard l >= 0 else { throw bad("prompt_logprobs", "must be non-negative, got \(l)") }
-            guard l <= Self.maxLogprobs else { throw bad("prompt_logprobs", "Requested prompt logprobs of \(l), which is greater than max allowed: \(Self.maxLogprobs)") }
-        }
+        if let l = logprobs, let m = Self.logprobsProblem(l, prompt: false) { throw bad("logprobs", m) }
+        if let l = promptLogprobs, let m = Self.logprobsProblem(l, prompt: true) { throw bad("prompt_logprobs", m) }
         for (t, b) in logitBias {
             guard t >= 0, Int(t) < vocabSize else { throw bad("logit_bias", "token id \(t) is outside the vocabulary (\(vocabSize))") }
             guard b.isFinite, abs(b) <= 100 else { throw bad("logit_bias", "bias \(b) for token \(t) must be in [-100, 100]") }

@@ -136,10 +136,9 @@ public struct GenerationRequest: Sendable {
             }
         }
         if let l = logprobs {
-            let name = endpoint == .chat ? "top_logprobs" : "logprobs"
-            guard l >= 0 else { throw APIError.invalid("\(name) must be non-negative, got \(l)", param: name) }
-            guard l <= SamplingParams.maxLogprobs else {
-                throw APIError.invalid("Requested sample logprobs of \(l), which is greater than max allowed: \(SamplingParams.maxLogprobs)", param: name)
+            // Checked here to name the field the client sent (chat: top_logprobs).
+            if let m = SamplingParams.logprobsProblem(l, prompt: false) {
+                throw APIError.from(FolioError.invalidArgument(name: endpoint == .chat ? "top_logprobs" : "logprobs", message: m))
             }
             p.logprobs = l
         }

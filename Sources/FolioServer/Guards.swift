@@ -1,3 +1,4 @@
+import FolioEngine
 import FolioOpenAI
 import Foundation
 import HTTPTypes
@@ -36,27 +37,17 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
 /// Bytes of request bodies being read at once: a request reserves its size before its body is read, and gets a 429
 /// when the budget is spent (so many large uploads cannot exhaust memory together).
-final class BodyBudget: @unchecked Sendable {
-    let lock = NSLock()
+struct BodyBudget: Sendable {
     let limit: Int
-    var used = 0
-
-    init(limit: Int) { self.limit = limit }
+    let used = Locked(0)
 
     func reserve(_ n: Int) -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        guard used + n <= limit else { return false }
-        used += n
-        return true
+        used.withLock { used in
+            guard used + n <= limit else { return false }
+            used += n
+            return true
+        }
     }
 
-    func release(_ n: Int) { lock.lock(); used -= n; lock.unlock() }
-}
-
-/// Set once a graceful shutdown has begun: new requests then get 503 and /health reports it.
-final class DrainFlag: @unchecked Sendable {
-    let lock = NSLock()
-    var value = false
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
-    func set() { lock.lock(); value = true; lock.unlock() }
+    func release(_ n: Int) { used.withLock { $0 -= n } }
 }

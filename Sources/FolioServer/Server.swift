@@ -41,16 +41,12 @@ public final class OpenAIServer: Sendable {
     let chat: ChatTemplate?
     let defaults: SamplingParams
     let logger: Logger
-    let counter = Counter()
+    /// Numbers the requests (response ids).
+    let counter = Locked(0)
     let metrics: ServerMetrics
     let budget: BodyBudget
-    let draining = DrainFlag()
-
-    final class Counter: @unchecked Sendable {
-        let lock = NSLock()
-        var n = 0
-        func next() -> Int { lock.lock(); defer { lock.unlock() }; n += 1; return n }
-    }
+    /// Set once a graceful shutdown has begun: new requests then get 503 and /health reports it.
+    let draining = Locked(false)
 
     public init(core: EngineCore, config: ServerConfig, chatTemplate: ChatTemplate?, defaults: SamplingParams, logger: Logger) {
         self.core = core
@@ -64,14 +60,14 @@ public final class OpenAIServer: Sendable {
     }
 
     /// From now on, new requests get 503 (graceful shutdown has begun; requests in flight finish).
-    public func beginDraining() { draining.set() }
+    public func beginDraining() { draining.value = true }
 
     /// Builds the application (bind to port 0 for tests; `onRunning` gets the bound port).
     public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router()
         router.add(middleware: OpenAIErrorMiddleware())
         router.get("/health") { _, _ in
-            self.draining.isSet ? Self.error(APIError(status: 503, message: "the server is shutting down")) : Response(status: .ok)
+            self.draining.value ? Self.error(APIError(status: 503, message: "the server is shutting down")) : Response(status: .ok)
         }
         router.get("/version") { _, _ in Self.json(.object([("version", .string(folioVersion))])) }
         router.get("/metrics") { req, _ in
@@ -137,16 +133,12 @@ public final class OpenAIServer: Sendable {
         guard ok else { throw APIError(status: 401, message: "Unauthorized: a valid API key is required") }
     }
 
+    /// Runs an API route after the key and drain checks; what it throws becomes an OpenAI error object in
+    /// `OpenAIErrorMiddleware`, as for every other route.
     func handle(_ req: Request, _ body: () async throws -> Response) async throws -> Response {
-        do {
-            try authorize(req)
-            if draining.isSet { throw APIError(status: 503, message: "the server is shutting down; retry on another replica") }
-            return try await body()
-        } catch let e as APIError {
-            return Self.error(e)
-        } catch {
-            return Self.error(OpenAIErrorMiddleware<BasicRequestContext>.apiError(error, req))
-        }
+        try authorize(req)
+        if draining.value { throw APIError(status: 503, message: "the server is shutting down; retry on another replica") }
+        return try await body()
     }
 
     /// Reads the body as JSON within the size limits (413 past `maxBodyBytes`, 429 when the in-flight budget is
@@ -207,7 +199,7 @@ public final class OpenAIServer: Sendable {
             // Streams carry deltas (O(new tokens) per step); a whole response needs only each request's final output.
             g.params.outputKind = g.stream ? .delta : .finalOnly
             let builder = ResponseBuilder(endpoint: endpoint, model: config.servedModelName, logprobs: g.logprobs)
-            let base = "\(builder.id)-\(counter.next())"
+            let base = "\(builder.id)-\(counter.withLock { $0 += 1; return $0 })"
             let ids = g.prompts.indices.map { "\(base)-\($0)" }
             var streams: [AsyncThrowingStream<RequestOutput, any Error>] = []
             for (i, p) in g.prompts.enumerated() {

@@ -42,34 +42,26 @@ struct AsyncEngineTests {
         #expect(core.allBlocksFree)
     }
 
-    /// Set by a hook on the step thread; read by the test.
-    final class Flag: @unchecked Sendable {
-        let lock = NSLock()
-        var inStep = false, stepDone = false
-        func set(_ f: (Flag) -> Void) { lock.lock(); f(self); lock.unlock() }
-        func get<T>(_ f: (Flag) -> T) -> T { lock.lock(); defer { lock.unlock() }; return f(self) }
-    }
-
     @Test("while a step runs, admissions, aborts and stats are answered without waiting for it")
     func responsiveDuringStep() async throws {
         let core = try tinyEngine()
-        let flag = Flag()
+        let flag = Locked((inStep: false, stepDone: false))  // set by the hook on the step thread
         core.faultInjection = { id in
             // The first forward with "slow" in it stands for a long prefill on a small CPU.
-            if id == "slow", !flag.get({ $0.stepDone }) {
-                flag.set { $0.inStep = true }
+            if id == "slow", !flag.value.stepDone {
+                flag.withLock { $0.inStep = true }
                 Thread.sleep(forTimeInterval: 2)
-                flag.set { $0.stepDone = true }
+                flag.withLock { $0.stepDone = true }
             }
             return nil
         }
         let engine = AsyncEngine(core: core)
         let slow = try await engine.generate(id: "slow", prompt: .tokens(prompts(2, seed: 1)[1]), params: greedy(4))
-        while !flag.get({ $0.inStep }) { try await Task.sleep(nanoseconds: 10_000_000) }
+        while !flag.value.inStep { try await Task.sleep(nanoseconds: 10_000_000) }
         let other = try await engine.generate(id: "other", prompt: .tokens([5, 6, 7]), params: greedy(4))  // queued
         _ = engine.stats
         await engine.abort(id: "other")
-        #expect(!flag.get { $0.stepDone }, "the admission, stats read and abort waited for the step")
+        #expect(!flag.value.stepDone, "the admission, stats read and abort waited for the step")
         var n = 0
         for try await _ in other { n += 1 }
         #expect(n == 0)  // aborted before it reached the core

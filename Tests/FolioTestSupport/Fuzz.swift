@@ -57,20 +57,16 @@ public struct Fuzzer {
     static let numbers = ["0", "-1", "-2147483649", "2147483648", "9223372036854775807", "-9223372036854775808",
                           "18446744073709551616", "1e308", "-1e308", "1e-320", "0.5", "NaN", "Infinity", "1e400", "99999999999"]
 
-    /// JSON text with 1-3 numbers replaced by hostile ones, or else byte mutations.
+    /// JSON text with one number replaced by a hostile one (three times in four), or else byte mutations.
     public mutating func mutateJSON(_ text: String) -> [UInt8] {
         var chars = Array(text.utf8)
         if next() % 4 == 0 { return mutate(chars) }
         let starts = chars.indices.filter { i in (chars[i] == 0x2D || (0x30...0x39).contains(chars[i])) && (i == 0 || !(0x30...0x39).contains(chars[i - 1]) && chars[i - 1] != 0x2E && chars[i - 1] != 0x65) }
         guard !starts.isEmpty else { return mutate(chars) }
-        for _ in 0...below(3) {
-            let s = starts[below(starts.count)]
-            guard s < chars.count else { continue }
-            var e = s + 1
-            while e < chars.count, (0x30...0x39).contains(chars[e]) || chars[e] == 0x2E || chars[e] == 0x65 || chars[e] == 0x2D || chars[e] == 0x2B { e += 1 }
-            chars.replaceSubrange(s..<e, with: Array(Self.numbers[below(Self.numbers.count)].utf8))
-            return chars
-        }
+        let s = starts[below(starts.count)]
+        var e = s + 1
+        while e < chars.count, (0x30...0x39).contains(chars[e]) || chars[e] == 0x2E || chars[e] == 0x65 || chars[e] == 0x2D || chars[e] == 0x2B { e += 1 }
+        chars.replaceSubrange(s..<e, with: Array(Self.numbers[below(Self.numbers.count)].utf8))
         return chars
     }
 

@@ -4,7 +4,7 @@ Each test checks the server is still serving afterwards."""
 import json, os, random, socket, time, urllib.request
 import pytest
 import openai
-from test_openai import KEY, raw, start_server
+from test_openai import KEY, gauge, raw, start_server, wait_gauge
 
 MAX_BODY = 200_000
 
@@ -99,36 +99,21 @@ def test_routes_and_auth_errors_are_openai_objects(server):
     assert s == 200 and 'model_name="smol"' in b and "/" not in "".join(l.split("model_name=")[1][:40] for l in b.splitlines() if "model_name=" in l)
 
 
-def running(server):
-    for l in raw(server, "/metrics")[1].splitlines():
-        if l.startswith("folio:num_requests_running"):
-            return float(l.split()[-1])
-    return None
+def post_socket(base, body: bytes, sent=None):
+    """A raw connection with a POST /v1/completions of `body` on it (only its first `sent` bytes, if given)."""
+    s = socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=30)
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              + f"Authorization: Bearer {KEY}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body[:sent])
+    return s
 
 
 def test_non_streaming_disconnect_aborts(server, client):
-    port = int(server.rsplit(":", 1)[1])
-    body = json.dumps({"model": "smol", "prompt": "Tell me a long story", "max_tokens": 4000, "ignore_eos": True}).encode()
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-              + f"Authorization: Bearer {KEY}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
-    deadline = time.time() + 10
-    while running(server) != 1 and time.time() < deadline:
-        time.sleep(0.05)
-    assert running(server) == 1
+    s = post_socket(server, json.dumps({"model": "smol", "prompt": "Tell me a long story", "max_tokens": 4000,
+                                        "ignore_eos": True}).encode())
+    assert wait_gauge(server, "num_requests_running", 1, 10) == 1
     s.close()  # the client gives up; 4000 tokens would take far longer than the deadline below
-    deadline = time.time() + 5
-    while running(server) != 0 and time.time() < deadline:
-        time.sleep(0.05)
-    assert running(server) == 0
+    assert wait_gauge(server, "num_requests_running", 0, 5) == 0
     alive(client)
-
-
-def gauge(base, name):
-    for l in raw(base, "/metrics", key=None)[1].splitlines():
-        if l.startswith(f"folio:{name}"):
-            return float(l.split()[-1])
-    return None
 
 
 def test_waiting_stream_disconnect_aborts_before_its_first_token():
@@ -136,33 +121,16 @@ def test_waiting_stream_disconnect_aborts_before_its_first_token():
     noticed at once: the request leaves the queue while the running one goes on."""
     proc, base = start_server("--max-num-seqs", "1", "--num-kv-blocks", "256")
     try:
-        port = int(base.rsplit(":", 1)[1])
-
-        def stream(max_tokens):
-            body = json.dumps({"model": "smol", "prompt": "Tell me a story", "max_tokens": max_tokens, "stream": True,
-                               "ignore_eos": True}).encode()
-            s = socket.create_connection(("127.0.0.1", port), timeout=30)
-            s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                      + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-            return s
-        a = stream(3000)
-        deadline = time.time() + 10
-        while gauge(base, "num_requests_running") != 1 and time.time() < deadline:
-            time.sleep(0.05)
-        b = stream(3000)
-        while gauge(base, "num_requests_waiting") != 1 and time.time() < deadline:
-            time.sleep(0.05)
-        assert gauge(base, "num_requests_waiting") == 1
+        body = json.dumps({"model": "smol", "prompt": "Tell me a story", "max_tokens": 3000, "stream": True,
+                           "ignore_eos": True}).encode()
+        a = post_socket(base, body)
+        wait_gauge(base, "num_requests_running", 1, 10)
+        b = post_socket(base, body)
+        assert wait_gauge(base, "num_requests_waiting", 1, 10) == 1
         b.close()
-        deadline = time.time() + 5
-        while gauge(base, "num_requests_waiting") != 0 and time.time() < deadline:
-            time.sleep(0.05)
-        assert gauge(base, "num_requests_waiting") == 0 and gauge(base, "num_requests_running") == 1
+        assert wait_gauge(base, "num_requests_waiting", 0, 5) == 0 and gauge(base, "num_requests_running") == 1
         a.close()
-        deadline = time.time() + 5
-        while gauge(base, "num_requests_running") != 0 and time.time() < deadline:
-            time.sleep(0.05)
-        assert gauge(base, "num_requests_running") == 0 and gauge(base, "kv_cache_usage_perc") == 0
+        assert wait_gauge(base, "num_requests_running", 0, 5) == 0 and gauge(base, "kv_cache_usage_perc") == 0
     finally:
         proc.terminate(); proc.wait(timeout=30)
 
@@ -171,20 +139,10 @@ def test_body_bytes_in_flight_budget():
     """Bodies being read at once are bounded: while one slow upload holds the budget, the next gets a 429."""
     proc, base = start_server("--max-request-body-bytes", "1000", "--max-request-bytes-in-flight", "1500", "--http-idle-timeout", "2")
     try:
-        port = int(base.rsplit(":", 1)[1])
         body = json.dumps({"model": "smol", "prompt": "Hi", "max_tokens": 1}).encode().ljust(880)  # JSON allows the spaces
-        head = (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                + f"Content-Length: {len(body)}\r\n\r\n".encode())
-        slow = socket.create_connection(("127.0.0.1", port), timeout=30)
-        slow.sendall(head + body[:10])  # holds its 880-byte reservation while the rest does not arrive
+        post = lambda: raw(base, "/v1/completions", body)[:2]
+        slow = post_socket(base, body, sent=10)  # holds its 880-byte reservation while the rest does not arrive
         time.sleep(0.5)
-        def post():
-            req = urllib.request.Request(base + "/v1/completions", data=body, headers={"Content-Type": "application/json"})
-            try:
-                with urllib.request.urlopen(req, timeout=60) as r:
-                    return r.status, r.read().decode()
-            except urllib.error.HTTPError as e:
-                return e.code, e.read().decode()
         s, b = post()
         assert s == 429 and "too many request bytes in flight" in json.loads(b)["error"]["message"], (s, b)
         slow.sendall(body[10:])
@@ -192,8 +150,7 @@ def test_body_bytes_in_flight_budget():
         slow.close()
         assert post()[0] == 200  # the reservation was given back
         # A stalled upload is cut after --http-idle-timeout, which gives its reservation back too.
-        stalled = socket.create_connection(("127.0.0.1", port), timeout=30)
-        stalled.sendall(head + body[:10])
+        stalled = post_socket(base, body, sent=10)
         time.sleep(0.3)
         assert post()[0] == 429
         assert stalled.recv(64) == b""  # closed by the server after 2 s of silence

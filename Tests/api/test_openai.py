@@ -40,13 +40,30 @@ def server():
     assert proc.wait(timeout=30) == 0  # graceful shutdown on SIGTERM exits 0
 
 
+def gauge(base, name):
+    """The value of metric folio:<name> (the key is sent; servers without keys ignore it)."""
+    for l in raw(base, "/metrics")[1].splitlines():
+        if l.startswith(f"folio:{name}"):
+            return float(l.split()[-1])
+    return None
+
+
+def wait_gauge(base, name, value, seconds):
+    """Polls folio:<name> until it equals `value` or `seconds` pass; returns the last value read."""
+    deadline = time.time() + seconds
+    while (v := gauge(base, name)) != value and time.time() < deadline:
+        time.sleep(0.05)
+    return v
+
+
 @pytest.fixture()
 def client(server):
     return openai.OpenAI(base_url=server + "/v1", api_key=KEY)
 
 
 def raw(server, path, body=None, key=KEY, method=None):
-    req = urllib.request.Request(server + path, data=None if body is None else json.dumps(body).encode(), method=method,
+    data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()  # bytes go as they are
+    req = urllib.request.Request(server + path, data=data, method=method,
                                  headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})})
     try:
         with urllib.request.urlopen(req, timeout=120) as r:
@@ -162,13 +179,7 @@ def test_disconnect_aborts(server):
     resp = conn.getresponse()
     resp.read(200)
     conn.sock.close(); conn.close()
-    for _ in range(100):
-        m = raw(server, "/metrics")[1]
-        running = [l for l in m.splitlines() if l.startswith("folio:num_requests_running")]
-        if running and float(running[0].split()[-1]) == 0:
-            break
-        time.sleep(0.1)
-    assert float(running[0].split()[-1]) == 0
+    assert wait_gauge(server, "num_requests_running", 0, 10) == 0
 
 
 def test_metrics_names(server, client):
