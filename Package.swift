@@ -38,6 +38,8 @@ let package = Package(
                                .product(name: "Metrics", package: "swift-metrics"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                .product(name: "UnixSignals", package: "swift-service-lifecycle")],
+                // The chat page at / (plain HTML/CSS/JS, compiled into the binary: no files or network at runtime).
+                resources: ["index.html", "chat.css", "chat.js", "markdown.js"].map { .embedInCode("WebUI/\($0)") },
                 swiftSettings: swiftSettings),
         .target(name: "FolioModels",
                 dependencies: ["FolioWeights", "FolioKernels", "FolioTokenizers"], swiftSettings: swiftSettings),

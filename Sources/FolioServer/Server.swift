@@ -28,6 +28,8 @@ public struct ServerConfig: Sendable {
     public var limits = RequestLimits()
     /// Seconds a connection may send nothing while idle or while its request is read (`--http-idle-timeout`).
     public var idleTimeoutSeconds = 30
+    /// The chat page at `/` (`--no-webui` turns it off).
+    public var webUI = true
     /// Renders the metrics text for /metrics (the Prometheus registry `folio serve` bootstrapped).
     public var renderMetrics: @Sendable () -> String = { "" }
     public init(servedModelName: String) { self.servedModelName = servedModelName }
@@ -69,6 +71,7 @@ public final class OpenAIServer: Sendable {
         router.get("/health") { _, _ in
             self.draining.value ? Self.error(APIError(status: 503, message: "the server is shutting down")) : Response(status: .ok)
         }
+        if config.webUI { WebUI.add(to: router) }
         router.get("/version") { _, _ in Self.json(.object([("version", .string(folioVersion))])) }
         router.get("/metrics") { req, _ in
             if !self.config.metricsPublic { try self.authorize(req) }

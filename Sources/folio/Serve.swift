@@ -29,6 +29,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Prompts in one /v1/completions request.") var maxPromptsPerRequest: Int = 64
     @Option(help: "stop strings (and bad_words) in one request.") var maxStopSequences: Int = 64
     @Option(help: "Seconds a connection may send nothing while idle or mid-request before it is closed.") var httpIdleTimeout: Int = 30
+    @Flag(help: "Do not serve the chat page at /.") var noWebui = false
     @OptionGroup var engine: EngineOptions
 
     func run() async throws {
@@ -74,6 +75,7 @@ struct Serve: AsyncParsableCommand {
             cfg.limits.maxPromptsPerRequest = maxPromptsPerRequest
             cfg.limits.maxStopSequences = maxStopSequences
             cfg.idleTimeoutSeconds = httpIdleTimeout
+            cfg.webUI = !noWebui
             // Only `folio serve` bootstraps a metrics backend: Prometheus, rendered at /metrics.
             let registry = PrometheusCollectorRegistry()
             var factory = PrometheusMetricsFactory(registry: registry)
@@ -84,7 +86,11 @@ struct Serve: AsyncParsableCommand {
             logger.info("model \(model) (\(lm.config.architecture), \(lm.parameterCount) parameters) loaded in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s")
             logger.info("KV cache \(core.kvCacheBytes >> 20) MiB: \(core.kvCapacityTokens) tokens, max model len \(core.maxModelLen)")
             let log = logger, name = cfg.servedModelName, host = cfg.host
-            try await server.run { port in log.info("serving \(name) on http://\(host):\(port)/v1") }
+            let ui = cfg.webUI
+            try await server.run { port in
+                let page = ui ? "; chat page at http://\(host):\(port)/" : ""
+                log.info("serving \(name) on http://\(host):\(port)/v1\(page)")
+            }
         }
     }
 }
