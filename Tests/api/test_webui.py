@@ -279,12 +279,33 @@ def test_queue_full_and_shutdown_are_readable(browser):
         proc.kill(); proc.wait(timeout=30)
 
 
-XSS = ['Here: <script>window.__xss = 1</script>', ' and <img src="x" onerror="window.__xss = 2"> done.']
+def assert_inert(d, expected_text, what):
+    content = last_reply(d).find_element(By.CLASS_NAME, "content")
+    assert content.text == expected_text, what
+    assert d.find_elements(By.CSS_SELECTOR, "#messages script, #messages img") == [], what
+    time.sleep(0.3)
+    assert js(d, "return window.__xss") is None, what
 
 
-def test_model_output_with_html_renders_as_text(browser, server):
-    """A reply carrying <script> and <img onerror> (streamed through the page's own fetch and SSE parser) is shown as
-    text, runs nothing, and stays inert when the stored conversation is drawn again after a reload."""
+def test_model_writing_html_is_shown_as_text(browser, server):
+    """SmolLM2, asked to repeat an XSS payload, writes it (greedy); the page shows it as text and runs nothing."""
+    d = browser
+    fresh_page(d, server, temperature=0, max_tokens=64)
+    send(d, 'Repeat this HTML exactly, with no other text: <script>window.__xss = 1</script><img src="x" onerror="window.__xss = 2">')
+    assert wait_done(d) == "done"
+    reply = stored_conversations(d)[0]["messages"][-1]["content"]
+    assert "<script>window.__xss = 1</script>" in reply and 'onerror="window.__xss = 2"' in reply, reply
+    assert_inert(d, reply.strip(), "streamed")
+    d.refresh()
+    assert_inert(d, reply.strip(), "reloaded")
+
+
+XSS = ['Here: <scr', 'ipt>window.__xss = 1</script> and <img src="x" one', 'rror="window.__xss = 2"> done.']
+
+
+def test_html_split_across_stream_chunks_is_shown_as_text(browser, server):
+    """A reply whose <script> and <img onerror> arrive in separate deltas (a crafted SSE body handed to the page's own
+    fetch, SSE parser and renderer) is shown as text, runs nothing, and stays inert after a reload."""
     d = browser
     fresh_page(d, server)
     # The server's reply is replaced by one whose deltas carry the markup (the page's code path is unchanged).
@@ -301,11 +322,6 @@ def test_model_output_with_html_renders_as_text(browser, server):
              };""", XSS)
     send(d, "Show me some HTML.")
     assert wait_done(d, 10) == "done"
-    for attempt in ("streamed", "reloaded"):
-        content = last_reply(d).find_element(By.CLASS_NAME, "content")
-        assert content.text == "".join(XSS), attempt
-        assert content.find_elements(By.CSS_SELECTOR, "script, img") == [], attempt
-        assert d.find_elements(By.CSS_SELECTOR, "#messages script, #messages img") == []
-        time.sleep(0.3)
-        assert js(d, "return window.__xss") is None, attempt
-        d.refresh()
+    assert_inert(d, "".join(XSS), "streamed in pieces")
+    d.refresh()
+    assert_inert(d, "".join(XSS), "reloaded")
