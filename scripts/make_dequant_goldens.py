@@ -13,7 +13,7 @@ rng = np.random.default_rng(20261128)
 # type -> (block bytes, offsets of fp16 scale fields)
 LAYOUT = {T.Q4_0: (18, [0]), T.Q4_1: (20, [0, 2]), T.Q5_0: (22, [0]), T.Q5_1: (24, [0, 2]), T.Q8_0: (34, [0]),
           T.Q2_K: (84, [80, 82]), T.Q3_K: (110, [108]), T.Q4_K: (144, [0, 2]), T.Q5_K: (176, [0, 2]),
-          T.Q6_K: (210, [208])}
+          T.Q6_K: (210, [208]), T.IQ4_NL: (18, [0]), T.IQ4_XS: (136, [0])}
 out = {"reference": f"gguf-py {gguf.__version__ if hasattr(gguf, '__version__') else ''} gguf.quants.dequantize", "cases": []}
 NB = 8
 for t, (size, f16) in LAYOUT.items():

@@ -1,6 +1,6 @@
 // Attention for one token and one KV head over the paged cache, for the G query heads that share that KV head
 // (grouped-query attention): scores for every visible position, softmax, weighted sum of V. Keys and values are read
-// once per group instead of once per query head. AVX-512 variant (vectorized exp) beside a scalar definition.
+// once per group instead of once per query head. AVX-512 and AVX2 variants (vectorized exp) beside a scalar definition.
 #include "CFolioKernels.h"
 #include "cpu.h"
 #include "vmath.h"
@@ -147,6 +147,71 @@ ATT_TARGET static void attend_avx512(const float *q, int64_t G, int64_t d, const
                 _mm512_storeu_ps(out + g * d + 16 * (c0 + c), _mm512_mul_ps(acc[g][c], _mm512_set1_ps(inv[g])));
     }
 }
+
+#define ATT2_TARGET __attribute__((target("avx2,fma,f16c")))
+
+ATT2_TARGET static inline __m256 load8(const void *base, int f16, int64_t off) {
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + off)))
+               : _mm256_loadu_ps((const float *)base + off);
+}
+
+ATT2_TARGET static inline float hsum8(__m256 v) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
+}
+
+/// AVX2 (no AVX-512): each key and value row is loaded once for the G query heads; vectorized exp.
+ATT2_TARGET static void attend_avx2(const float *q, int64_t G, int64_t d, const void *k, const void *v, int f16, int64_t kv_dim,
+                                    const int32_t *slots, int64_t n, float scale, float softcap, float *out, float *scores) {
+    const int64_t d8 = d / 8;
+    float mx[ATT_MAX_G];
+    for (int64_t g = 0; g < G; g++) mx[g] = -INFINITY;
+    for (int64_t j = 0; j < n; j++) {
+        const int64_t off = (int64_t)slots[j] * kv_dim;
+        __m256 acc[ATT_MAX_G];
+        for (int64_t g = 0; g < G; g++) acc[g] = _mm256_setzero_ps();
+        for (int64_t c = 0; c < d8; c++) {
+            const __m256 kv = load8(k, f16, off + 8 * c);
+            for (int64_t g = 0; g < G; g++) acc[g] = _mm256_fmadd_ps(_mm256_loadu_ps(q + g * d + 8 * c), kv, acc[g]);
+        }
+        for (int64_t g = 0; g < G; g++) {
+            float s = hsum8(acc[g]) * scale;
+            if (softcap > 0) s = tanhf(s / softcap) * softcap;
+            scores[g * n + j] = s;
+            if (s > mx[g]) mx[g] = s;
+        }
+    }
+    float inv[ATT_MAX_G];
+    for (int64_t g = 0; g < G; g++) {
+        float *s = scores + g * n;
+        const __m256 m = _mm256_set1_ps(mx[g]);
+        __m256 sum = _mm256_setzero_ps();
+        int64_t j = 0;
+        for (; j + 8 <= n; j += 8) {
+            const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(s + j), m));
+            _mm256_storeu_ps(s + j, e);
+            sum = _mm256_add_ps(sum, e);
+        }
+        float tail = 0;
+        if (j < n) {   // the last n % 8 through a buffer
+            float t[8] = {0};
+            for (int i = 0; j + i < n; i++) t[i] = s[j + i];
+            _mm256_storeu_ps(t, exp256(_mm256_sub_ps(_mm256_loadu_ps(t), m)));
+            for (int i = 0; j + i < n; i++) { s[j + i] = t[i]; tail += t[i]; }
+        }
+        inv[g] = 1.0f / (hsum8(sum) + tail);
+    }
+    for (int64_t c = 0; c < d8; c++) {
+        __m256 acc[ATT_MAX_G];
+        for (int64_t g = 0; g < G; g++) acc[g] = _mm256_setzero_ps();
+        for (int64_t j = 0; j < n; j++) {
+            const __m256 vv = load8(v, f16, (int64_t)slots[j] * kv_dim + 8 * c);
+            for (int64_t g = 0; g < G; g++) acc[g] = _mm256_fmadd_ps(_mm256_set1_ps(scores[g * n + j]), vv, acc[g]);
+        }
+        for (int64_t g = 0; g < G; g++) _mm256_storeu_ps(out + g * d + 8 * c, _mm256_mul_ps(acc[g], _mm256_set1_ps(inv[g])));
+    }
+}
 #endif
 
 void folio_attend(const float *q, int64_t G, int64_t d, const void *k, const void *v, int f16, int64_t kv_dim,
@@ -154,6 +219,10 @@ void folio_attend(const float *q, int64_t G, int64_t d, const void *k, const voi
 #if defined(__x86_64__)
     if (cpu_has(CPU_AVX512F | CPU_AVX512DQ | CPU_F16C) && d % 16 == 0 && d <= 16 * ATT_MAX_D16 && G <= ATT_MAX_G) {
         attend_avx512(q, G, d, k, v, f16, kv_dim, slots, n, scale, softcap, out, scores);
+        return;
+    }
+    if (cpu_has(CPU_AVX2 | CPU_FMA | CPU_F16C) && d % 8 == 0 && G <= ATT_MAX_G) {
+        attend_avx2(q, G, d, k, v, f16, kv_dim, slots, n, scale, softcap, out, scores);
         return;
     }
 #endif

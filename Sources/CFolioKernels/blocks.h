@@ -9,6 +9,7 @@
 #define QK5_0 32
 #define QK5_1 32
 #define QK8_0 32
+#define QK4_NL 32
 #define QK_K 256
 #define K_SCALE_SIZE 12
 
@@ -24,6 +25,8 @@ typedef struct { uint16_t d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qs[QK_K
 typedef struct { uint16_t d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; } block_q5_K;
 typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; uint16_t d; } block_q6_K;
 typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K;
+typedef struct { uint16_t d; uint8_t qs[QK4_NL / 2]; } block_iq4_nl;
+typedef struct { uint16_t d, scales_h; uint8_t scales_l[QK_K / 64]; uint8_t qs[QK_K / 2]; } block_iq4_xs;
 
 _Static_assert(sizeof(block_q4_0) == 18, "q4_0");
 _Static_assert(sizeof(block_q4_1) == 20, "q4_1");
@@ -36,6 +39,22 @@ _Static_assert(sizeof(block_q4_K) == 144, "q4_K");
 _Static_assert(sizeof(block_q5_K) == 176, "q5_K");
 _Static_assert(sizeof(block_q6_K) == 210, "q6_K");
 _Static_assert(sizeof(block_q8_K) == 292, "q8_K");
+_Static_assert(sizeof(block_iq4_nl) == 18, "iq4_nl");
+_Static_assert(sizeof(block_iq4_xs) == 136, "iq4_xs");
+
+/// The 16 values an IQ4_NL / IQ4_XS nibble selects (ggml's kvalues_iq4nl), times the block scale.
+static const int8_t kvalues_iq4nl[16] = { -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113 };
+
+/// IQ4_XS: the 6-bit scale of 32-element sub-block ib (0..7), before its -32 offset.
+static inline int iq4_xs_scale(const block_iq4_xs *b, int ib) {
+    return ((b->scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((b->scales_h >> (2 * ib)) & 3) << 4);
+}
+
+/// Q3_K: the 6-bit scale of 16-element group i (0..15) from the packed 12 scale bytes, before its -32 offset.
+static inline int q3_K_scale(const uint8_t *s, int i) {
+    const int lo = i < 8 ? s[i] & 0xF : s[i - 8] >> 4;
+    return lo | (((s[8 + i % 4] >> (2 * (i / 4))) & 3) << 4);
+}
 
 /// Q4_K/Q5_K: the 6-bit scale and min of sub-block j (0..7) from the packed 12 scale bytes.
 static inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
@@ -47,12 +66,15 @@ static inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t
     }
 }
 
-/// The constant offset c of the symmetric formats, whose values are d * (u + c) with u unsigned: -8 for Q4_0, -128
-/// for Q8_0 (stored q + 128), -32 for Q6_K; 0 for the others (their minimums are separate values).
+/// The constant offset c of the symmetric formats, whose values are d * (u + c) with u unsigned: -8 for Q4_0, -16 for
+/// Q5_0, -4 for Q3_K, -32 for Q6_K, -128 for Q8_0 and the IQ4 types (signed values read as v + 128); 0 for the others
+/// (their minimums are separate values).
 static inline float symmetric_offset(int type) {
     switch (type) {
     case FOLIO_GGML_Q4_0: return -8.0f;
-    case FOLIO_GGML_Q8_0: return -128.0f;
+    case FOLIO_GGML_Q8_0: case FOLIO_GGML_IQ4_NL: case FOLIO_GGML_IQ4_XS: return -128.0f;
+    case FOLIO_GGML_Q5_0: return -16.0f;
+    case FOLIO_GGML_Q3_K: return -4.0f;
     case FOLIO_GGML_Q6_K: return -32.0f;
     default: return 0.0f;
     }

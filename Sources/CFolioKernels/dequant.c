@@ -59,9 +59,9 @@ int64_t folio_type_block_elements(int type) {
     case FOLIO_GGML_F32: case FOLIO_GGML_F16: case FOLIO_GGML_BF16: case FOLIO_GGML_F64:
     case FOLIO_GGML_I8: case FOLIO_GGML_I16: case FOLIO_GGML_I32: case FOLIO_GGML_I64: return 1;
     case FOLIO_GGML_Q4_0: case FOLIO_GGML_Q4_1: case FOLIO_GGML_Q5_0: case FOLIO_GGML_Q5_1:
-    case FOLIO_GGML_Q8_0: case FOLIO_GGML_Q8_1: return 32;
+    case FOLIO_GGML_Q8_0: case FOLIO_GGML_Q8_1: case FOLIO_GGML_IQ4_NL: return 32;
     case FOLIO_GGML_Q2_K: case FOLIO_GGML_Q3_K: case FOLIO_GGML_Q4_K: case FOLIO_GGML_Q5_K:
-    case FOLIO_GGML_Q6_K: case FOLIO_GGML_Q8_K: return QK_K;
+    case FOLIO_GGML_Q6_K: case FOLIO_GGML_Q8_K: case FOLIO_GGML_IQ4_XS: return QK_K;
     default: return 0;
     }
 }
@@ -78,6 +78,7 @@ int64_t folio_type_block_bytes(int type) {
     case FOLIO_GGML_Q2_K: return sizeof(block_q2_K); case FOLIO_GGML_Q3_K: return sizeof(block_q3_K);
     case FOLIO_GGML_Q4_K: return sizeof(block_q4_K); case FOLIO_GGML_Q5_K: return sizeof(block_q5_K);
     case FOLIO_GGML_Q6_K: return sizeof(block_q6_K); case FOLIO_GGML_Q8_K: return sizeof(block_q8_K);
+    case FOLIO_GGML_IQ4_NL: return sizeof(block_iq4_nl); case FOLIO_GGML_IQ4_XS: return sizeof(block_iq4_xs);
     default: return 0;
     }
 }
@@ -259,6 +260,31 @@ static void deq_q8_K(const block_q8_K *x, float *y, int64_t nb) {
         for (int j = 0; j < QK_K; ++j) *y++ = x[i].d * x[i].qs[j];
 }
 
+static void deq_iq4_nl(const block_iq4_nl *x, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = FP16(x[i].d);
+        for (int j = 0; j < QK4_NL / 2; j++) {
+            y[i * QK4_NL + j] = d * kvalues_iq4nl[x[i].qs[j] & 0xF];
+            y[i * QK4_NL + j + QK4_NL / 2] = d * kvalues_iq4nl[x[i].qs[j] >> 4];
+        }
+    }
+}
+
+static void deq_iq4_xs(const block_iq4_xs *x, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = FP16(x[i].d);
+        const uint8_t *qs = x[i].qs;
+        for (int ib = 0; ib < QK_K / 32; ib++) {
+            const float dl = d * (iq4_xs_scale(&x[i], ib) - 32);
+            for (int j = 0; j < 16; j++) {
+                y[j] = dl * kvalues_iq4nl[qs[j] & 0xF];
+                y[j + 16] = dl * kvalues_iq4nl[qs[j] >> 4];
+            }
+            y += 32; qs += 16;
+        }
+    }
+}
+
 int folio_dequantize(int type, const void *src, float *dst, int64_t n) {
     if (type & FOLIO_PACKED) return -1;  // rows of a packed matrix: folio_packed_row
     const int64_t be = folio_type_block_elements(type);
@@ -285,6 +311,8 @@ int folio_dequantize(int type, const void *src, float *dst, int64_t n) {
     case FOLIO_GGML_Q5_K: deq_q5_K(src, dst, nb); return 0;
     case FOLIO_GGML_Q6_K: deq_q6_K(src, dst, nb); return 0;
     case FOLIO_GGML_Q8_K: deq_q8_K(src, dst, nb); return 0;
+    case FOLIO_GGML_IQ4_NL: deq_iq4_nl(src, dst, nb); return 0;
+    case FOLIO_GGML_IQ4_XS: deq_iq4_xs(src, dst, nb); return 0;
     default: return -1;
     }
 }

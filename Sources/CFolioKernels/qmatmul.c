@@ -21,8 +21,25 @@
 int folio_qmatmul_supported(int type, int64_t cols) {
     if (cols <= 0 || cols % 64 != 0) return 0;
     switch (type) {
-    case FOLIO_GGML_Q4_0: case FOLIO_GGML_Q4_1: case FOLIO_GGML_Q8_0: return 1;
-    case FOLIO_GGML_Q4_K: case FOLIO_GGML_Q5_K: case FOLIO_GGML_Q6_K: return cols % 256 == 0;
+    case FOLIO_GGML_Q4_0: case FOLIO_GGML_Q4_1: case FOLIO_GGML_Q5_0: case FOLIO_GGML_Q5_1: case FOLIO_GGML_Q8_0:
+    case FOLIO_GGML_IQ4_NL: return 1;
+    case FOLIO_GGML_Q2_K: case FOLIO_GGML_Q3_K: case FOLIO_GGML_Q4_K: case FOLIO_GGML_Q5_K: case FOLIO_GGML_Q6_K:
+    case FOLIO_GGML_IQ4_XS: return cols % 256 == 0;
+    default: return 0;
+    }
+}
+
+/// Formats whose values are signed bytes (Q8_0's q, the IQ4 types' table values): read as v + 128 by the unsigned
+/// definitions; the AVX2 kernel takes |v| and moves the signs onto the activations instead.
+static inline int signed_weights(int type) {
+    return type == FOLIO_GGML_Q8_0 || type == FOLIO_GGML_IQ4_NL || type == FOLIO_GGML_IQ4_XS;
+}
+
+/// Formats with AVX-512 VNNI decoders; the others run their AVX2 kernels on AVX-512 machines.
+static inline int vnni_decodes(int type) {
+    switch (type) {
+    case FOLIO_GGML_Q4_0: case FOLIO_GGML_Q4_1: case FOLIO_GGML_Q8_0: case FOLIO_GGML_Q4_K: case FOLIO_GGML_Q5_K:
+    case FOLIO_GGML_Q6_K: return 1;
     default: return 0;
     }
 }
@@ -81,6 +98,74 @@ static void decode_pair_scalar(int type, const uint8_t *row, int64_t p, uint8_t 
         }
         break;
     }
+    case FOLIO_GGML_Q5_0: case FOLIO_GGML_Q5_1:
+        for (int h = 0; h < 2; h++) {
+            float d, m;
+            const uint8_t *qs, *qhb;
+            if (type == FOLIO_GGML_Q5_0) {
+                const block_q5_0 *b = (const block_q5_0 *)row + 2 * p + h;
+                d = folio_fp16_to_fp32(b->d); m = -16.0f * d; qs = b->qs; qhb = b->qh;
+            } else {
+                const block_q5_1 *b = (const block_q5_1 *)row + 2 * p + h;
+                d = folio_fp16_to_fp32(b->d); m = folio_fp16_to_fp32(b->m); qs = b->qs; qhb = b->qh;
+            }
+            uint32_t qh;
+            memcpy(&qh, qhb, 4);  // bit i: the fifth bit of element i
+            for (int j = 0; j < 16; j++) {
+                u[32 * h + j] = (uint8_t)((qs[j] & 0xF) | (((qh >> j) & 1) << 4));
+                u[32 * h + 16 + j] = (uint8_t)((qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4));
+            }
+            sd[2 * h] = sd[2 * h + 1] = d; sm[2 * h] = sm[2 * h + 1] = m;
+        }
+        break;
+    case FOLIO_GGML_Q2_K: case FOLIO_GGML_Q3_K: {
+        // 64 elements = 2-bit planes 2(j%2) and 2(j%2)+1 of the super-block's qs[32n..32n+31]; a scale per 16.
+        const int j = (int)(p % 4), n = j / 2;
+        for (int h = 0; h < 2; h++) {
+            const int plane = 2 * (j % 2) + h;
+            for (int g = 0; g < 2; g++) {
+                const int is = 8 * n + 2 * plane + g;
+                if (type == FOLIO_GGML_Q2_K) {
+                    const block_q2_K *b = (const block_q2_K *)row + p / 4;
+                    sd[2 * h + g] = folio_fp16_to_fp32(b->d) * (float)(b->scales[is] & 0xF);
+                    sm[2 * h + g] = -folio_fp16_to_fp32(b->dmin) * (float)(b->scales[is] >> 4);
+                } else {
+                    const block_q3_K *b = (const block_q3_K *)row + p / 4;
+                    sd[2 * h + g] = folio_fp16_to_fp32(b->d) * (float)(q3_K_scale(b->scales, is) - 32);
+                    sm[2 * h + g] = -4.0f * sd[2 * h + g];
+                }
+            }
+            for (int l = 0; l < 32; l++) {
+                if (type == FOLIO_GGML_Q2_K) {
+                    const block_q2_K *b = (const block_q2_K *)row + p / 4;
+                    u[32 * h + l] = (b->qs[32 * n + l] >> (2 * plane)) & 3;
+                } else {   // value (q & 3) - 4 unless the hmask bit is set: u = q | hbit << 2, value u - 4
+                    const block_q3_K *b = (const block_q3_K *)row + p / 4;
+                    u[32 * h + l] = (uint8_t)(((b->qs[32 * n + l] >> (2 * plane)) & 3) | (((b->hmask[l] >> (4 * n + plane)) & 1) << 2));
+                }
+            }
+        }
+        break;
+    }
+    case FOLIO_GGML_IQ4_NL: case FOLIO_GGML_IQ4_XS:
+        for (int h = 0; h < 2; h++) {
+            float d;
+            const uint8_t *qs;
+            if (type == FOLIO_GGML_IQ4_NL) {
+                const block_iq4_nl *b = (const block_iq4_nl *)row + 2 * p + h;
+                d = folio_fp16_to_fp32(b->d); qs = b->qs;
+            } else {
+                const block_iq4_xs *b = (const block_iq4_xs *)row + p / 4;
+                const int ib = 2 * (int)(p % 4) + h;
+                d = folio_fp16_to_fp32(b->d) * (float)(iq4_xs_scale(b, ib) - 32); qs = b->qs + 16 * ib;
+            }
+            for (int l = 0; l < 16; l++) {
+                u[32 * h + l] = (uint8_t)(kvalues_iq4nl[qs[l] & 0xF] + 128);
+                u[32 * h + 16 + l] = (uint8_t)(kvalues_iq4nl[qs[l] >> 4] + 128);
+            }
+            sd[2 * h] = sd[2 * h + 1] = d; sm[2 * h] = sm[2 * h + 1] = -128.0f * d;
+        }
+        break;
     case FOLIO_GGML_Q8_0:
         for (int h = 0; h < 2; h++) {
             const block_q8_0 *b = (const block_q8_0 *)row + 2 * p + h;
@@ -128,8 +213,8 @@ static void decode_pair_scalar(int type, const uint8_t *row, int64_t p, uint8_t 
     for (int l = 0; l < 16; l++) { wd[l] = sd[l / 4]; wm[l] = sm[l / 4]; }
 }
 
-// Q4_0, Q8_0 and Q6_K have wm = c * wd (c = symmetric_offset, blocks.h): their lanes accumulate
-// wd * (s * xd + c * xs), one FMA fewer per lane.
+// The symmetric formats (Q4_0, Q5_0, Q3_K, Q6_K, Q8_0, IQ4_*) have wm = c * wd (c = symmetric_offset, blocks.h):
+// their lanes accumulate wd * (s * xd + c * xs), one FMA fewer per lane.
 
 static float qdot_scalar(int type, const uint8_t *row, int64_t cols, const int8_t *q, const float *xd4, const float *xs4) {
     const float c = symmetric_offset(type);
@@ -332,8 +417,10 @@ DEFINE_QKERNELS(FOLIO_GGML_Q4_K, q4_K)
 DEFINE_QKERNELS(FOLIO_GGML_Q5_K, q5_K)
 DEFINE_QKERNELS(FOLIO_GGML_Q6_K, q6_K)
 
-typedef struct { qkernel_fn k4x1, k2x4, k2x1, k1x4, k1x1; } qkernels;
-#define QKERNELS(NAME) (qkernels){ NAME##_4x1, NAME##_2x4, NAME##_2x1, NAME##_1x4, NAME##_1x1 }
+/// One format's tiles on one ISA: 4 rows x 1 token (single tokens), R rows x N tokens (token groups), and the
+/// R x 1, 1 x N, 1 x 1 remainders.
+typedef struct { qkernel_fn k4x1, kRxN, kRx1, k1xN, k1x1; int R, N; } qkernels;
+#define QKERNELS(NAME) (qkernels){ NAME##_4x1, NAME##_2x4, NAME##_2x1, NAME##_1x4, NAME##_1x1, 2, 4 }
 
 static qkernels kernels_for(int type) {
     switch (type) {
@@ -351,9 +438,10 @@ static qkernels kernels_for(int type) {
 #define Q_TOKEN_BLOCK 64
 #define Q_ROW_BLOCK 16
 
-static void qmatmul_avx512(int type, const uint8_t *w, int64_t rb, int64_t cols, int64_t r0, int64_t r1,
-                           const int8_t *q, const float *xd4, const float *xs4, int64_t T, float *y, int64_t ldy) {
-    const qkernels k = kernels_for(type);
+/// Rows [r0, r1) x T tokens on one ISA's tiles: single tokens 4 rows at a time; token groups in blocks of
+/// Q_TOKEN_BLOCK tokens x Q_ROW_BLOCK rows, R rows x N tokens per tile.
+static void qmatmul_tiles(const qkernels k, const uint8_t *w, int64_t rb, int64_t cols, int64_t r0, int64_t r1,
+                          const int8_t *q, const float *xd4, const float *xs4, int64_t T, float *y, int64_t ldy) {
     const int64_t c4 = cols / 4;
     if (T == 1) {
         int64_t r = r0;
@@ -361,33 +449,54 @@ static void qmatmul_avx512(int type, const uint8_t *w, int64_t rb, int64_t cols,
         for (; r < r1; r++) k.k1x1(w + r * rb, rb, cols, q, xd4, xs4, y + r, ldy);
         return;
     }
+#define TILE(K, r, t) (K)(w + (r) * rb, rb, cols, q + (t) * cols, xd4 + (t) * c4, xs4 + (t) * c4, y + (t) * ldy + (r), ldy)
     for (int64_t tb = 0; tb < T; tb += Q_TOKEN_BLOCK) {
         const int64_t te = T - tb < Q_TOKEN_BLOCK ? T : tb + Q_TOKEN_BLOCK;
         for (int64_t bb = r0; bb < r1; bb += Q_ROW_BLOCK) {
             const int64_t be = r1 - bb < Q_ROW_BLOCK ? r1 : bb + Q_ROW_BLOCK;
             int64_t t = tb;
-            for (; t + 4 <= te; t += 4) {
+            for (; t + k.N <= te; t += k.N) {
                 int64_t r = bb;
-                for (; r + 2 <= be; r += 2) k.k2x4(w + r * rb, rb, cols, q + t * cols, xd4 + t * c4, xs4 + t * c4, y + t * ldy + r, ldy);
-                for (; r < be; r++) k.k1x4(w + r * rb, rb, cols, q + t * cols, xd4 + t * c4, xs4 + t * c4, y + t * ldy + r, ldy);
+                for (; r + k.R <= be; r += k.R) TILE(k.kRxN, r, t);
+                for (; r < be; r++) TILE(k.k1xN, r, t);
             }
             for (; t < te; t++) {
                 int64_t r = bb;
-                for (; r + 2 <= be; r += 2) k.k2x1(w + r * rb, rb, cols, q + t * cols, xd4 + t * c4, xs4 + t * c4, y + t * ldy + r, ldy);
-                for (; r < be; r++) k.k1x1(w + r * rb, rb, cols, q + t * cols, xd4 + t * c4, xs4 + t * c4, y + t * ldy + r, ldy);
+                for (; r + k.R <= be; r += k.R) TILE(k.kRx1, r, t);
+                for (; r < be; r++) TILE(k.k1x1, r, t);
             }
         }
     }
+#undef TILE
 }
 
 // ---- AVX2 (no VNNI): the same lane formula with vpmaddubsw + vpmaddwd over 32-element halves ----
-// vpmaddubsw saturates at 16 bits, which 6-bit unsigned weights times int8 activations never reach; Q8_0's signed
-// weights use |w| and sign(q, w) instead of the +128 offset (|w| <= 128 keeps pairs under 32767).
+// vpmaddubsw saturates at 16 bits, which 6-bit unsigned weights times int8 activations never reach; signed values
+// (Q8_0, IQ4, and the symmetric formats read as u + c) use |w| and sign(q, w) (|w| <= 128 keeps pairs under 32767).
 #define AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
 #define AVX2_INLINE AVX2_TARGET __attribute__((always_inline)) static inline
 
-/// Half h (elements 32h..32h+31) of pair p: u[32], per-lane wd/wm (8 lanes of 4). For Q8_0, u holds the signed
-/// weights; the caller takes |w| and moves the signs onto the activations.
+/// 16 bytes of nibbles -> 32 bytes: the low nibbles (elements 0..15), then the high ones (16..31).
+AVX2_INLINE __m256i nibbles32(const uint8_t *qs) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)qs), m4 = _mm_set1_epi8(0x0F);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
+}
+
+/// Q5_0/Q5_1's 32 fifth bits -> 32 bytes, 0x10 where bit i (element i) is set.
+AVX2_INLINE __m256i fifth_bits(const uint8_t *qh) {
+    uint32_t bits;
+    memcpy(&bits, qh, 4);
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                                                                 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);  // byte i: 1 << (i % 8)
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
+}
+
+/// [a x 4 lanes, b x 4 lanes]: one scale per 16 elements.
+AVX2_INLINE __m256 halves(float a, float b) { return _mm256_setr_ps(a, a, a, a, b, b, b, b); }
+
+/// Half h (elements 32h..32h+31) of pair p: u[32], per-lane wd/wm (8 lanes of 4). For the signed formats
+/// (`signed_weights`), u holds the signed values; the kernel takes |w| and moves the signs onto the activations.
 AVX2_INLINE void decode_half_avx2(const int type, const uint8_t *row, int64_t p, int h, __m256i *u, __m256 *wd, __m256 *wm) {
     const __m128i m4 = _mm_set1_epi8(0x0F);
     switch (type) {
@@ -404,6 +513,58 @@ AVX2_INLINE void decode_half_avx2(const int type, const uint8_t *row, int64_t p,
         const __m128i v = _mm_loadu_si128((const __m128i *)qs);
         *u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
         *wd = _mm256_set1_ps(d); *wm = _mm256_set1_ps(m);
+        break;
+    }
+    case FOLIO_GGML_Q5_0: case FOLIO_GGML_Q5_1: {
+        const uint8_t *qs, *qh;
+        float d, m;
+        if (type == FOLIO_GGML_Q5_0) {
+            const block_q5_0 *b = (const block_q5_0 *)row + 2 * p + h;
+            qs = b->qs; qh = b->qh; d = _cvtsh_ss(b->d); m = 0;
+        } else {
+            const block_q5_1 *b = (const block_q5_1 *)row + 2 * p + h;
+            qs = b->qs; qh = b->qh; d = _cvtsh_ss(b->d); m = _cvtsh_ss(b->m);
+        }
+        *u = _mm256_or_si256(nibbles32(qs), fifth_bits(qh));
+        *wd = _mm256_set1_ps(d); *wm = _mm256_set1_ps(m);
+        break;
+    }
+    case FOLIO_GGML_Q2_K: case FOLIO_GGML_Q3_K: {
+        const int j = (int)(p & 3), n = j / 2, plane = 2 * (j % 2) + h, is = 8 * n + 2 * plane;
+        const __m256i three = _mm256_set1_epi8(3);
+        if (type == FOLIO_GGML_Q2_K) {
+            const block_q2_K *b = (const block_q2_K *)row + p / 4;
+            const float d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
+            const uint8_t s0 = b->scales[is], s1 = b->scales[is + 1];
+            *u = _mm256_and_si256(_mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(b->qs + 32 * n)), _mm_cvtsi32_si128(2 * plane)), three);
+            *wd = halves(d * (float)(s0 & 0xF), d * (float)(s1 & 0xF));
+            *wm = halves(-dmin * (float)(s0 >> 4), -dmin * (float)(s1 >> 4));
+        } else {
+            const block_q3_K *b = (const block_q3_K *)row + p / 4;
+            const float d = _cvtsh_ss(b->d);
+            const __m256i lo = _mm256_and_si256(_mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(b->qs + 32 * n)), _mm_cvtsi32_si128(2 * plane)), three);
+            const __m256i hb = _mm256_and_si256(_mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)b->hmask), _mm_cvtsi32_si128(4 * n + plane)),
+                                                _mm256_set1_epi8(1));
+            *u = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 2));
+            *wd = halves(d * (float)(q3_K_scale(b->scales, is) - 32), d * (float)(q3_K_scale(b->scales, is + 1) - 32));
+            *wm = _mm256_setzero_ps();
+        }
+        break;
+    }
+    case FOLIO_GGML_IQ4_NL: case FOLIO_GGML_IQ4_XS: {
+        const uint8_t *qs;
+        float d;
+        if (type == FOLIO_GGML_IQ4_NL) {
+            const block_iq4_nl *b = (const block_iq4_nl *)row + 2 * p + h;
+            qs = b->qs; d = _cvtsh_ss(b->d);
+        } else {
+            const block_iq4_xs *b = (const block_iq4_xs *)row + p / 4;
+            const int ib = 2 * (int)(p & 3) + h;
+            qs = b->qs + 16 * ib; d = _cvtsh_ss(b->d) * (float)(iq4_xs_scale(b, ib) - 32);
+        }
+        const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kvalues_iq4nl));
+        *u = _mm256_shuffle_epi8(table, nibbles32(qs));  // signed, as Q8_0's
+        *wd = _mm256_set1_ps(d); *wm = _mm256_setzero_ps();
         break;
     }
     case FOLIO_GGML_Q8_0: {
@@ -446,35 +607,123 @@ AVX2_INLINE void decode_half_avx2(const int type, const uint8_t *row, int64_t p,
     }
 }
 
-AVX2_TARGET static float qdot_avx2(const int type, const uint8_t *row, int64_t cols, const int8_t *q, const float *xd4, const float *xs4) {
-    // Symmetric formats take wd * (s * xd + c * xs); Q8_0 has no offset here (its signs moved onto the activations).
-    const int sym = symmetric_offset(type) != 0;
-    const float c = type == FOLIO_GGML_Q8_0 ? 0.0f : symmetric_offset(type);
+/// R weight rows x NT tokens with AVX2: each half-pair is decoded once per row and used for every token; each
+/// (row, token) result takes the same operations in the same order whatever R and NT are (batch invariance).
+/// Symmetric and signed formats are read as signed values (u + c), so a half's sum is s * wd * xd with s the exact
+/// integer dot product (vpmaddubsw of |w| and the activations carrying w's signs); the others add wm * xs.
+/// An activation block is a half (32 values), so xd is one value per half.
+AVX2_INLINE void qkernel_avx2(const int type, const int R, const int NT, const int prefetch, const uint8_t *w, int64_t rb,
+                              int64_t cols, const int8_t *q, const float *xd4, const float *xs4, float *y, int64_t ldy) {
+    const int sgn = signed_weights(type), sym = sgn || symmetric_offset(type) != 0;
+    const __m256i offset = _mm256_set1_epi8((char)(int)symmetric_offset(type));
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t p = 0; p < cols / 64; p++) {
+    const int64_t np = cols / 64, c4 = cols / 4;
+    __m256 acc[4][8];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < NT; t++) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t p = 0; p < np; p++) {
+        if (prefetch) {
+            const int64_t pair_bytes = rb / np;
+            for (int r = 0; r < R; r++) {
+                const char *a = (const char *)w + (r + Q_PREFETCH_ROWS) * rb + p * pair_bytes;
+                _mm_prefetch(a, _MM_HINT_T0);
+                if (pair_bytes > 64) _mm_prefetch(a + 64, _MM_HINT_T0);
+            }
+        }
         for (int h = 0; h < 2; h++) {
-            __m256i u, xq = _mm256_loadu_si256((const __m256i *)(q + 64 * p + 32 * h));
-            __m256 wd, wm;
-            decode_half_avx2(type, row, p, h, &u, &wd, &wm);
-            if (type == FOLIO_GGML_Q8_0) { xq = _mm256_sign_epi8(xq, u); u = _mm256_abs_epi8(u); }
-            const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(u, xq), ones));
-            const __m256 xd = _mm256_loadu_ps(xd4 + 16 * p + 8 * h), xs = _mm256_loadu_ps(xs4 + 16 * p + 8 * h);
-            if (sym) acc = _mm256_fmadd_ps(wd, _mm256_fmadd_ps(s, xd, _mm256_mul_ps(_mm256_set1_ps(c), xs)), acc);
-            else acc = _mm256_fmadd_ps(wm, xs, _mm256_fmadd_ps(s, _mm256_mul_ps(wd, xd), acc));
+            __m256i u[4], au[4];
+            __m256 wd[4], wm[4];
+            for (int r = 0; r < R; r++) {
+                decode_half_avx2(type, w + r * rb, p, h, &u[r], &wd[r], &wm[r]);
+                if (sym && !sgn) u[r] = _mm256_add_epi8(u[r], offset);  // u + c: signed, |u + c| <= 32
+                au[r] = sym ? _mm256_abs_epi8(u[r]) : u[r];
+            }
+            for (int t = 0; t < NT; t++) {
+                const __m256i xq = _mm256_loadu_si256((const __m256i *)(q + t * cols + 64 * p + 32 * h));
+                const __m256 xd = _mm256_broadcast_ss(xd4 + t * c4 + 16 * p + 8 * h);
+                for (int r = 0; r < R; r++) {
+                    const __m256i b = sym ? _mm256_sign_epi8(xq, u[r]) : xq;
+                    const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(au[r], b), ones));
+                    acc[r][t] = _mm256_fmadd_ps(s, _mm256_mul_ps(wd[r], xd), acc[r][t]);
+                    if (!sym) acc[r][t] = _mm256_fmadd_ps(wm[r], _mm256_loadu_ps(xs4 + t * c4 + 16 * p + 8 * h), acc[r][t]);
+                }
+            }
         }
     }
-    __m128 r = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_shuffle_ps(r, r, 1));
-    return _mm_cvtss_f32(r);
+    for (int t = 0; t < NT; t++)
+        for (int r = 0; r < R; r++) {
+            __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[r][t]), _mm256_extractf128_ps(acc[r][t], 1));
+            v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+            v = _mm_add_ss(v, _mm_shuffle_ps(v, v, 1));
+            y[t * ldy + r] = _mm_cvtss_f32(v);
+        }
 }
 
-static void qmatmul_avx2(int type, const uint8_t *w, int64_t rb, int64_t cols, int64_t r0, int64_t r1,
-                         const int8_t *q, const float *xd4, const float *xs4, int64_t T, float *y, int64_t ldy) {
-    for (int64_t r = r0; r < r1; r++)
-        for (int64_t t = 0; t < T; t++)
-            y[t * ldy + r] = qdot_avx2(type, w + r * rb, cols, q + t * cols, xd4 + t * (cols / 4), xs4 + t * (cols / 4));
+/// AVX2 token-group tile (measured on Gemma-3-270M Q4_K_M prefill, 2-core EPYC: see BENCHMARKS.md).
+#ifndef AVX2_TILE_R
+#define AVX2_TILE_R 1
+#endif
+#ifndef AVX2_TILE_N
+#define AVX2_TILE_N 4
+#endif
+#define DEFINE_AVX2_KERNELS(TYPE, NAME)                                                                         \
+    AVX2_TARGET static void NAME##_4x1(QK_ARGS) { qkernel_avx2(TYPE, 4, 1, 1, QK_PASS); }                      \
+    AVX2_TARGET static void NAME##_RxN(QK_ARGS) { qkernel_avx2(TYPE, AVX2_TILE_R, AVX2_TILE_N, 0, QK_PASS); }  \
+    AVX2_TARGET static void NAME##_Rx1(QK_ARGS) { qkernel_avx2(TYPE, AVX2_TILE_R, 1, 0, QK_PASS); }            \
+    AVX2_TARGET static void NAME##_1xN(QK_ARGS) { qkernel_avx2(TYPE, 1, AVX2_TILE_N, 0, QK_PASS); }            \
+    AVX2_TARGET static void NAME##_1x1(QK_ARGS) { qkernel_avx2(TYPE, 1, 1, 0, QK_PASS); }
+#define AVX2_KERNELS(NAME) (qkernels){ NAME##_4x1, NAME##_RxN, NAME##_Rx1, NAME##_1xN, NAME##_1x1, AVX2_TILE_R, AVX2_TILE_N }
+DEFINE_AVX2_KERNELS(FOLIO_GGML_Q4_0, a2_q4_0)
+DEFINE_AVX2_KERNELS(FOLIO_GGML_Q4_1, a2_q4_1)
+DEFINE_AVX2_KERNELS(FOLIO_GGML_Q5_0, a2_q5_0)
+DEFINE_AVX2_KERNELS(FOLIO_GGML_Q5_1, a2_q5_1)
+DEFINE_AVX2_KERNELS(FOLIO_GGML_Q8_0, a2_q8_0)
+DEFINE_AVX2_KERNELS(FOLIO_GGML_Q2_K, a2_q2_K)
+DEFINE_AVX2_KERNELS(FOLIO_GGML_Q3_K, a2_q3_K)
+DEFINE_AVX2_KERNELS(FOLIO_GGML_Q4_K, a2_q4_K)
+DEFINE_AVX2_KERNELS(FOLIO_GGML_Q5_K, a2_q5_K)
+DEFINE_AVX2_KERNELS(FOLIO_GGML_Q6_K, a2_q6_K)
+DEFINE_AVX2_KERNELS(FOLIO_GGML_IQ4_NL, a2_iq4_nl)
+DEFINE_AVX2_KERNELS(FOLIO_GGML_IQ4_XS, a2_iq4_xs)
+
+static qkernels avx2_kernels_for(int type) {
+    switch (type) {
+    case FOLIO_GGML_Q4_0: return AVX2_KERNELS(a2_q4_0);
+    case FOLIO_GGML_Q4_1: return AVX2_KERNELS(a2_q4_1);
+    case FOLIO_GGML_Q5_0: return AVX2_KERNELS(a2_q5_0);
+    case FOLIO_GGML_Q5_1: return AVX2_KERNELS(a2_q5_1);
+    case FOLIO_GGML_Q8_0: return AVX2_KERNELS(a2_q8_0);
+    case FOLIO_GGML_Q2_K: return AVX2_KERNELS(a2_q2_K);
+    case FOLIO_GGML_Q3_K: return AVX2_KERNELS(a2_q3_K);
+    case FOLIO_GGML_Q4_K: return AVX2_KERNELS(a2_q4_K);
+    case FOLIO_GGML_Q5_K: return AVX2_KERNELS(a2_q5_K);
+    case FOLIO_GGML_Q6_K: return AVX2_KERNELS(a2_q6_K);
+    case FOLIO_GGML_IQ4_NL: return AVX2_KERNELS(a2_iq4_nl);
+    default: return AVX2_KERNELS(a2_iq4_xs);
+    }
+}
+
+/// quantize_act_scalar's operations on 8 lanes (max is exact; x * id and round-half-even as nearbyintf).
+AVX2_TARGET static void quantize_act_avx2(const float *x, int64_t cols, int8_t *q, float *xd4, float *xs4) {
+    const __m256 signbit = _mm256_set1_ps(-0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t b = 0; b < cols / 32; b++) {
+        __m256 v[4];
+        for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(x + 32 * b + 8 * i);
+        const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(signbit, v[0]), _mm256_andnot_ps(signbit, v[1])),
+                                       _mm256_max_ps(_mm256_andnot_ps(signbit, v[2]), _mm256_andnot_ps(signbit, v[3])));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(h, _mm_shuffle_ps(h, h, 1)));
+        const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        const __m256 vid = _mm256_set1_ps(id);
+        __m256i i32[4];
+        for (int i = 0; i < 4; i++) i32[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid));
+        // packs work per 128-bit lane: the dwords come out as [0 lo, 1 lo, 2 lo, 3 lo | 0 hi, 1 hi, 2 hi, 3 hi].
+        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i32[0], i32[1]), _mm256_packs_epi32(i32[2], i32[3]));
+        _mm256_storeu_si256((__m256i *)(q + 32 * b), _mm256_permutevar8x32_epi32(p, order));
+        block_lanes(q + 32 * b, d, xd4 + 8 * b, xs4 + 8 * b);
+    }
 }
 
 static int have_avx2(void) { return cpu_has(CPU_AVX2 | CPU_FMA | CPU_F16C); }
@@ -487,6 +736,7 @@ int folio_have_vnni(void) {
 void folio_quantize_act(const float *x, int64_t cols, int8_t *q, float *xd4, float *xs4) {
 #if defined(__x86_64__)
     if (folio_have_vnni()) { quantize_act_avx512(x, cols, q, xd4, xs4); return; }
+    if (have_avx2()) { quantize_act_avx2(x, cols, q, xd4, xs4); return; }
 #endif
     quantize_act_scalar(x, cols, q, xd4, xs4);
 }
@@ -503,6 +753,11 @@ int folio_qmatmul_isa(void) {
     return FOLIO_ISA_SCALAR;
 }
 
+int folio_qmatmul_type_isa(int type) {
+    const int isa = folio_qmatmul_isa();
+    return isa == FOLIO_ISA_AVX512_VNNI && !vnni_decodes(type) ? FOLIO_ISA_AVX2 : isa;  // AVX-512 CPUs run AVX2 too
+}
+
 int folio_qmatmul_rows_isa(int isa, int type, const void *w, int64_t row_bytes, int64_t cols, int64_t row_begin, int64_t row_end,
                            const int8_t *q, const float *xd4, const float *xs4, int64_t T, float *y, int64_t ldy) {
     if (!folio_qmatmul_supported(type, cols)) return -1;
@@ -510,12 +765,12 @@ int folio_qmatmul_rows_isa(int isa, int type, const void *w, int64_t row_bytes, 
     switch (isa) {
 #if defined(__x86_64__)
     case FOLIO_ISA_AVX512_VNNI:
-        if (!folio_have_vnni()) return -1;
-        qmatmul_avx512(type, wb, row_bytes, cols, row_begin, row_end, q, xd4, xs4, T, y, ldy);
+        if (!folio_have_vnni() || !vnni_decodes(type)) return -1;
+        qmatmul_tiles(kernels_for(type), wb, row_bytes, cols, row_begin, row_end, q, xd4, xs4, T, y, ldy);
         return 0;
     case FOLIO_ISA_AVX2:
         if (!have_avx2()) return -1;
-        qmatmul_avx2(type, wb, row_bytes, cols, row_begin, row_end, q, xd4, xs4, T, y, ldy);
+        qmatmul_tiles(avx2_kernels_for(type), wb, row_bytes, cols, row_begin, row_end, q, xd4, xs4, T, y, ldy);
         return 0;
 #endif
     case FOLIO_ISA_SCALAR:
@@ -528,7 +783,7 @@ int folio_qmatmul_rows_isa(int isa, int type, const void *w, int64_t row_bytes, 
 
 int folio_qmatmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t row_begin, int64_t row_end,
                        const int8_t *q, const float *xd4, const float *xs4, int64_t T, float *y, int64_t ldy) {
-    return folio_qmatmul_rows_isa(folio_qmatmul_isa(), type, w, row_bytes, cols, row_begin, row_end, q, xd4, xs4, T, y, ldy);
+    return folio_qmatmul_rows_isa(folio_qmatmul_type_isa(type), type, w, row_bytes, cols, row_begin, row_end, q, xd4, xs4, T, y, ldy);
 }
 
 int folio_qmatmul_rows_ref(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t row_begin, int64_t row_end,

@@ -105,8 +105,8 @@ public final class QuantizedActivations: @unchecked Sendable {
     deinit { q.deallocate(); xd4.deallocate(); xs4.deallocate(); xsb?.deallocate() }
 }
 
-/// Whether `w` runs on the quantized int8 kernels on this CPU (GGUF Q4_0/Q4_1/Q8_0/Q4_K/Q5_K/Q6_K with AVX-512 VNNI
-/// or AVX2; elsewhere the float32 matmul is faster than the scalar int8 definition).
+/// Whether `w` runs on the quantized int8 kernels on this CPU (the GGUF types of `folio_qmatmul_supported` with AVX-512
+/// VNNI or AVX2; elsewhere the float32 matmul is faster than the scalar int8 definition).
 /// Packed Q4_0/Q4_1/Q8_0 matrices (see `WeightTensor.packed`) take the same activations.
 public func hasQuantizedKernel(_ w: MatrixRef) -> Bool {
     if w.isPacked { return folio_packed_takes_int8(w.type) != 0 }
@@ -116,6 +116,15 @@ public func hasQuantizedKernel(_ w: MatrixRef) -> Bool {
 extension MatrixRef {
     /// A matrix in 16-row panels (CFolioKernels' packed.c).
     public var isPacked: Bool { type & Int32(FOLIO_PACKED) != 0 }
+
+    /// The kernel the fast path runs this matrix on, on this CPU: "packed-int8-avx512-vnni", "packed-float-avx512",
+    /// "int8-avx512-vnni", "int8-avx2", or "float32" (the reference matmul, which dequantizes every weight row on
+    /// every call: the slow fallback of a type or shape without a fast kernel here).
+    public var kernel: String {
+        if isPacked { return folio_packed_takes_int8(type) != 0 ? "packed-int8-avx512-vnni" : "packed-float-avx512" }
+        guard hasQuantizedKernel(self) else { return "float32" }
+        return folio_qmatmul_type_isa(type) == Int32(FOLIO_ISA_AVX512_VNNI) ? "int8-avx512-vnni" : "int8-avx2"
+    }
 }
 
 /// Splits the panels of a packed matrix over `threads` in groups of 4 (the single-token tile) and runs

@@ -1,3 +1,4 @@
+import FolioKernels
 import FolioWeights
 import Foundation
 
@@ -42,4 +43,26 @@ extension CausalLM {
 extension CausalLM {
     /// The encoding of every tensor (e.g. "Q4_1"), one entry per tensor.
     public var tensorTypes: [String] { source.tensorNames.compactMap { source.tensor(named: $0)?.type.description } }
+}
+
+extension CausalLM {
+    /// How many projections of each tensor type run on each kernel on this CPU (`MatrixRef.kernel`; "float32" is the
+    /// reference matmul, which dequantizes the weights on every call), e.g. ["Q5_0": ["int8-avx2": 81]].
+    public var projectionKernels: [String: [String: Int]] {
+        var counts: [String: [String: Int]] = [:]
+        _ = try? weights.mapProjections { w in
+            counts[w.type.base.description, default: [:]][options.reference ? "float32" : w.ref.kernel, default: 0] += 1
+            return w
+        }
+        return counts
+    }
+
+    /// One line naming the projections that run on the slow float32 fallback on the fast path, or nil if none do.
+    public var slowProjectionsNote: String? {
+        guard !options.reference else { return nil }
+        let slow = projectionKernels.compactMap { t, k in k["float32"].map { "\($0) \(t)" } }.sorted()
+        guard !slow.isEmpty else { return nil }
+        return "no fast kernel on this CPU for \(slow.joined(separator: ", ")) projection(s): they run the float32 matmul, "
+            + "dequantizing their weights on every call"
+    }
 }

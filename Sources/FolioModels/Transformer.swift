@@ -384,7 +384,8 @@ public final class CausalLM: Sendable {
         switch config.activation {
         case .silu:
             if options.reference { for i in 0..<(T * ff) { g[i] = silu(g[i]) * u[i] } } else { folio_silu_mul(g, u, Int64(T * ff)) }
-        case .geluTanh: for i in 0..<(T * ff) { g[i] = geluTanh(g[i]) * u[i] }
+        case .geluTanh:
+            if options.reference { for i in 0..<(T * ff) { g[i] = geluTanh(g[i]) * u[i] } } else { folio_gelu_tanh_mul(g, u, Int64(T * ff)) }
         }
         linear([m.down], g, T, [out])
     }

@@ -169,6 +169,9 @@ struct Inspect: ParsableCommand {
                 ("architecture", .string(c.architecture)), ("family", .string(c.family.rawValue)),
                 ("parameters", .number(Double(lm.parameterCount))),
                 ("tensor_types", .object(types.sorted { $0.key < $1.key }.map { ($0.key, .number(Double($0.value))) })),
+                ("projection_kernels", .object(lm.projectionKernels.sorted { $0.key < $1.key }.map { t, k in
+                    (t, .object(k.sorted { $0.key < $1.key }.map { ($0.key, .number(Double($0.value))) }))
+                })),
                 ("context_length", .number(Double(c.maxPositionEmbeddings))),
                 ("layers", .number(Double(c.numLayers))), ("hidden_size", .number(Double(c.hiddenSize))),
                 ("heads", .number(Double(c.numHeads))), ("kv_heads", .number(Double(c.numKVHeads))),

@@ -25,8 +25,11 @@ func randomRows(type: Int32, rows: Int, cols: Int, rng: inout KernelRNG) -> (byt
     for b in 0..<(rows * rowBytes / bb) {
         let o = b * bb
         switch type {
-        case Int32(FOLIO_GGML_Q4_0.rawValue), Int32(FOLIO_GGML_Q8_0.rawValue): put(o, rng.float(0.001, 0.02))
-        case Int32(FOLIO_GGML_Q4_1.rawValue): put(o, rng.float(0.001, 0.02)); put(o + 2, rng.float(-0.05, 0.05))
+        case Int32(FOLIO_GGML_Q4_0.rawValue), Int32(FOLIO_GGML_Q8_0.rawValue), Int32(FOLIO_GGML_Q5_0.rawValue),
+             Int32(FOLIO_GGML_IQ4_NL.rawValue), Int32(FOLIO_GGML_IQ4_XS.rawValue): put(o, rng.float(0.001, 0.02))
+        case Int32(FOLIO_GGML_Q4_1.rawValue), Int32(FOLIO_GGML_Q5_1.rawValue): put(o, rng.float(0.001, 0.02)); put(o + 2, rng.float(-0.05, 0.05))
+        case Int32(FOLIO_GGML_Q2_K.rawValue): put(o + 80, rng.float(0.0005, 0.01)); put(o + 82, rng.float(0.0005, 0.01))
+        case Int32(FOLIO_GGML_Q3_K.rawValue): put(o + 108, rng.float(0.0005, 0.01))
         case Int32(FOLIO_GGML_Q4_K.rawValue), Int32(FOLIO_GGML_Q5_K.rawValue): put(o, rng.float(0.0005, 0.01)); put(o + 2, rng.float(0.0005, 0.01))
         case Int32(FOLIO_GGML_Q6_K.rawValue): put(o + 208, rng.float(0.0005, 0.01))
         default: break
@@ -37,8 +40,12 @@ func randomRows(type: Int32, rows: Int, cols: Int, rng: inout KernelRNG) -> (byt
 
 @Suite("Quantized int8 kernels")
 struct QuantKernelTests {
-    static let types: [(Int32, String)] = [(Int32(FOLIO_GGML_Q4_0.rawValue), "Q4_0"), (Int32(FOLIO_GGML_Q4_1.rawValue), "Q4_1"), (Int32(FOLIO_GGML_Q8_0.rawValue), "Q8_0"),
-                                           (Int32(FOLIO_GGML_Q4_K.rawValue), "Q4_K"), (Int32(FOLIO_GGML_Q5_K.rawValue), "Q5_K"), (Int32(FOLIO_GGML_Q6_K.rawValue), "Q6_K")]
+    static let types: [(Int32, String)] = [
+        (Int32(FOLIO_GGML_Q4_0.rawValue), "Q4_0"), (Int32(FOLIO_GGML_Q4_1.rawValue), "Q4_1"), (Int32(FOLIO_GGML_Q5_0.rawValue), "Q5_0"),
+        (Int32(FOLIO_GGML_Q5_1.rawValue), "Q5_1"), (Int32(FOLIO_GGML_Q8_0.rawValue), "Q8_0"), (Int32(FOLIO_GGML_Q2_K.rawValue), "Q2_K"),
+        (Int32(FOLIO_GGML_Q3_K.rawValue), "Q3_K"), (Int32(FOLIO_GGML_Q4_K.rawValue), "Q4_K"), (Int32(FOLIO_GGML_Q5_K.rawValue), "Q5_K"),
+        (Int32(FOLIO_GGML_Q6_K.rawValue), "Q6_K"), (Int32(FOLIO_GGML_IQ4_NL.rawValue), "IQ4_NL"), (Int32(FOLIO_GGML_IQ4_XS.rawValue), "IQ4_XS"),
+    ]
 
     @Test("optimized kernel vs scalar reference vs float64 dot of the dequantized rows; batch invariance", arguments: [256, 1536])
     func matchesReference(cols: Int) throws {
@@ -122,7 +129,8 @@ struct QuantKernelTests {
         #expect(folio_qmatmul_supported(Int32(FOLIO_GGML_Q4_0.rawValue), 96) == 0)
         #expect(folio_qmatmul_supported(Int32(FOLIO_GGML_Q4_K.rawValue), 320) == 0)
         #expect(folio_qmatmul_supported(Int32(FOLIO_GGML_F16.rawValue), 256) == 0)
-        #expect(folio_qmatmul_supported(Int32(FOLIO_GGML_Q5_0.rawValue), 256) == 0)
+        #expect(folio_qmatmul_supported(Int32(FOLIO_GGML_Q8_K.rawValue), 256) == 0)
+        #expect(folio_qmatmul_supported(Int32(FOLIO_GGML_IQ4_XS.rawValue), 320) == 0)
     }
 }
 
@@ -167,6 +175,22 @@ struct AttentionPoolTests {
         let rel = zip(a, b).map { abs($0 - $1) / (abs($1) + 1e-30) }.max()!   // 1e-30: below float's normal range
         print("silu_mul: max relative difference from the scalar definition \(rel)")
         #expect(rel <= 1e-5)   // measured ~5e-6; int8 activation quantization adds ~4e-3
+    }
+
+    @Test("folio_gelu_tanh_mul matches its scalar definition (libm tanhf) over the whole float range")
+    func geluMul() {
+        var rng = KernelRNG(s: 12)
+        let n = 1003   // a partial last vector
+        let g0 = (0..<n).map { i in i < 8 ? [-200, -50, -20, -1e-6, 0, 1e-6, 30, 200][i] : rng.float(-12, 12) }
+        let u = (0..<n).map { _ in rng.float(-3, 3) }
+        var a = g0, b = g0
+        folio_gelu_tanh_mul(&a, u, Int64(n))
+        folio_gelu_tanh_mul_ref(&b, u, Int64(n))
+        // Absolute difference relative to |x u|: gelu's value itself passes through 0 near x = 0 and x << 0.
+        let err = (0..<n).map { i in abs(a[i] - b[i]) / (abs(g0[i] * u[i]) + 1e-30) }.max()!
+        print("gelu_tanh_mul: max difference from the scalar definition, relative to |x u|: \(err)")
+        #expect(err <= 1e-5)
+        #expect(a[0] == 0 || abs(a[0]) < 1e-30, "gelu(-200) is 0")
     }
 
     @Test("parallelFor runs every index exactly once, concurrently submitted and nested")

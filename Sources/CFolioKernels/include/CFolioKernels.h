@@ -14,7 +14,8 @@ enum folio_ggml_type {
     FOLIO_GGML_F32 = 0, FOLIO_GGML_F16 = 1, FOLIO_GGML_Q4_0 = 2, FOLIO_GGML_Q4_1 = 3,
     FOLIO_GGML_Q5_0 = 6, FOLIO_GGML_Q5_1 = 7, FOLIO_GGML_Q8_0 = 8, FOLIO_GGML_Q8_1 = 9,
     FOLIO_GGML_Q2_K = 10, FOLIO_GGML_Q3_K = 11, FOLIO_GGML_Q4_K = 12, FOLIO_GGML_Q5_K = 13,
-    FOLIO_GGML_Q6_K = 14, FOLIO_GGML_Q8_K = 15, FOLIO_GGML_I8 = 24, FOLIO_GGML_I16 = 25,
+    FOLIO_GGML_Q6_K = 14, FOLIO_GGML_Q8_K = 15, FOLIO_GGML_IQ4_NL = 20, FOLIO_GGML_IQ4_XS = 23,
+    FOLIO_GGML_I8 = 24, FOLIO_GGML_I16 = 25,
     FOLIO_GGML_I32 = 26, FOLIO_GGML_I64 = 27, FOLIO_GGML_F64 = 28, FOLIO_GGML_BF16 = 30,
 };
 
@@ -61,7 +62,8 @@ void folio_f32_to_f16(const float *x, uint16_t *y, int64_t n);
 // Activations are quantized per token row to int8 blocks of 32: q[cols], and per 4-element lane xd4[cols/4] (the
 // block's scale) and xs4[cols/4] (scale * sum of the lane's 4 values). Weights stay in their GGUF blocks.
 
-/// 1 if `type` (Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K) with rows of `cols` has a quantized kernel.
+/// 1 if `type` (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL with `cols` a multiple of 64; Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
+/// IQ4_XS with `cols` a multiple of 256) has a quantized kernel.
 int folio_qmatmul_supported(int type, int64_t cols);
 /// 1 if this CPU runs the AVX-512 VNNI kernels (else the scalar reference runs).
 int folio_have_vnni(void);
@@ -77,6 +79,9 @@ int folio_qmatmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols,
 /// folio_qmatmul_rows uses).
 enum { FOLIO_ISA_SCALAR = 0, FOLIO_ISA_AVX2 = 1, FOLIO_ISA_AVX512_VNNI = 2 };
 int folio_qmatmul_isa(void);
+/// The instruction set folio_qmatmul_rows runs `type` on: the best one with a decoder for it (AVX-512 CPUs run the
+/// AVX2 kernels of the formats that have no AVX-512 VNNI decoder).
+int folio_qmatmul_type_isa(int type);
 /// folio_qmatmul_rows on a given instruction set; -1 if this CPU lacks it (for tests and benchmarks).
 int folio_qmatmul_rows_isa(int isa, int type, const void *w, int64_t row_bytes, int64_t cols, int64_t row_begin, int64_t row_end,
                            const int8_t *q, const float *xd4, const float *xs4, int64_t T, float *y, int64_t ldy);
@@ -125,6 +130,10 @@ void folio_attend_ref(const float *q, int64_t G, int64_t d, const void *k, const
 void folio_silu_mul(float *g, const float *u, int64_t n);
 /// The scalar definition of folio_silu_mul (libm expf).
 void folio_silu_mul_ref(float *g, const float *u, int64_t n);
+/// g[i] = gelu_tanh(g[i]) * u[i] (PyTorch's gelu(approximate="tanh")) over n floats, vectorized where the CPU allows.
+void folio_gelu_tanh_mul(float *g, const float *u, int64_t n);
+/// The scalar definition of folio_gelu_tanh_mul (libm tanhf).
+void folio_gelu_tanh_mul_ref(float *g, const float *u, int64_t n);
 
 // ---- thread pool (pool.c) ----
 typedef void (*folio_task_fn)(void *ctx, int64_t index);
