@@ -9,7 +9,8 @@
 #   serve: seconds from `folio serve` start to /health answering (second start: page cache warm), and resident memory.
 # Writes Benchmarks/results/cpu-DATE.{jsonl,md} and replaces the table between the cpu-bench markers in BENCHMARKS.md.
 # Needs: a release build (swift build -c release), the peers (../shared/peers/run_peers.sh install models gguf, and
-# llama.cpp built as BENCHMARKS.md says). REPS (default 5) repetitions; medians reported.
+# llama.cpp built as BENCHMARKS.md says). REPS (default 5) repetitions; medians reported. MODELS, KQUANTS, THROUGHPUT
+# and MARK narrow a run (see below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEERS=${PEERS:-/tmp/folio-peers}
@@ -17,8 +18,18 @@ BIN=${LLAMA_BIN:-$PEERS/src/llama-build/bin}
 PY=${PY:-$PEERS/venv/bin/python}
 REPS=${REPS:-5}
 SMOL=models/smollm2-135m-instruct-q4_1.gguf
-MODELS=${MODELS:-"$SMOL $PEERS/models/gguf/tinyllama-1.1b-q4_0.gguf $PEERS/models/gguf/tinyllama-1.1b-q8_0.gguf $PEERS/models/gguf/tinyllama-1.1b-f16.gguf"}
+GEMMA=models/gemma-3-270m-q4_k_m.gguf
+TINY=$PEERS/models/gguf/tinyllama-1.1b
+# The GGUF types real files use, made with llama-quantize from the peers' TinyLlama-shaped F16 file (KQUANTS="" skips).
+KQUANTS=${KQUANTS-"Q4_K_M Q5_K_M Q6_K Q3_K_M Q2_K Q5_0 IQ4_XS"}
+for t in $KQUANTS; do
+  out=$TINY-$(echo "$t" | tr 'A-Z' 'a-z').gguf
+  [ -f "$out" ] || "$BIN/llama-quantize" "$TINY-f16.gguf" "$out" "$t" 2 >/dev/null 2>&1 || { echo "llama-quantize $t failed" >&2; exit 1; }
+done
+MODELS=${MODELS:-"$SMOL $GEMMA $TINY-q4_0.gguf $TINY-q8_0.gguf $TINY-f16.gguf $(for t in $KQUANTS; do printf '%s ' "$TINY-$(echo "$t" | tr 'A-Z' 'a-z').gguf"; done)"}
 THROUGHPUT=${THROUGHPUT:-1}
+# The table's block in BENCHMARKS.md (MARK=cpu-bench-avx2 for a machine without AVX-512).
+MARK=${MARK:-cpu-bench}
 folio=.build/release/folio
 mkdir -p Benchmarks/results
 STAMP=$(date +%Y%m%d-%H%M)
@@ -70,12 +81,12 @@ if [ "$THROUGHPUT" = 1 ]; then
 fi
 
 $PY Benchmarks/cpu_table.py "$R" > "Benchmarks/results/cpu-$STAMP.md"
-$PY - "Benchmarks/results/cpu-$STAMP.md" "$R" <<'EOF'
-import sys, re, datetime
-table = open(sys.argv[1]).read()
+$PY - "Benchmarks/results/cpu-$STAMP.md" "$R" "$MARK" <<'EOF'
+import sys, re
+table, mark = open(sys.argv[1]).read(), sys.argv[3]
 md = open("BENCHMARKS.md").read()
-block = f"<!-- cpu-bench:begin -->\n{table}\n(`bash Benchmarks/cpu.sh`, raw results {sys.argv[2]})\n<!-- cpu-bench:end -->"
-md = re.sub(r"<!-- cpu-bench:begin -->.*?<!-- cpu-bench:end -->", lambda _: block, md, flags=re.S)
+block = f"<!-- {mark}:begin -->\n{table}\n(`bash Benchmarks/cpu.sh`, raw results {sys.argv[2]})\n<!-- {mark}:end -->"
+md = re.sub(rf"<!-- {mark}:begin -->.*?<!-- {mark}:end -->", lambda _: block, md, flags=re.S)
 open("BENCHMARKS.md", "w").write(md)
 EOF
 cat "Benchmarks/results/cpu-$STAMP.md"

@@ -144,6 +144,29 @@ public func packedMatmul(_ w: MatrixRef, _ x: UnsafePointer<Float>, _ T: Int, _ 
     }
 }
 
+/// ys[i][t, r] = dot(Ws[i][r], x[t]) for in-place (not packed) quantized matrices that share the input x: one
+/// dispatch over all their rows (q/k/v, gate/up), so the threads meet once instead of once per matrix. Each
+/// output row takes the same kernel calls as `qmatmul` would give it (4-row groups within each matrix).
+public func qmatmul(_ ws: [MatrixRef], _ x: QuantizedActivations, _ ys: [UnsafeMutablePointer<Float>], threads: Int = defaultThreadCount) {
+    precondition(ws.count == ys.count && ws.allSatisfy { !$0.isPacked && $0.cols == x.cols })
+    var starts = [0]   // first 4-row group of each matrix in the joint index space
+    for w in ws { starts.append(starts.last! + (w.rows + 3) / 4) }
+    let outs = ys.map(SharedPointer.init), q = SharedPointer(x.q), d = SharedPointer(x.xd4), s = SharedPointer(x.xs4)
+    let T = x.T, bounds = starts
+    parallelFor(bounds.last!, minChunk: 4, threads: threads) { g in
+        var i = bounds.lastIndex { $0 <= g.lowerBound }!
+        var lo = g.lowerBound
+        while lo < g.upperBound {
+            let w = ws[i], hi = min(g.upperBound, bounds[i + 1])
+            let r0 = (lo - bounds[i]) * 4, r1 = min(w.rows, (hi - bounds[i]) * 4)
+            _ = folio_qmatmul_rows(w.type, w.data, Int64(w.rowBytes), Int64(w.cols), Int64(r0), Int64(r1), q.p, d.p, s.p,
+                                   Int64(T), outs[i].p, Int64(w.rows))
+            lo = hi
+            i += 1
+        }
+    }
+}
+
 /// y[t, r] = dot(W[r], x[t]) with x quantized (the fast path). Rows are split over `threads` in groups of 4.
 public func qmatmul(_ w: MatrixRef, _ x: QuantizedActivations, _ y: UnsafeMutablePointer<Float>, threads: Int = defaultThreadCount) {
     precondition(x.cols == w.cols, "activation width \(x.cols) != weight columns \(w.cols)")

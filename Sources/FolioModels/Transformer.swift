@@ -276,6 +276,12 @@ public final class CausalLM: Sendable {
     /// quantized once and every weight with a quantized kernel uses it; the others (and the reference path) run the
     /// float32 matmul.
     func linear(_ ws: [WeightTensor], _ x: UnsafePointer<Float>, _ T: Int, _ ys: [UnsafeMutablePointer<Float>]) {
+        // Several in-place quantized matrices on one input: one dispatch for all of them.
+        if !options.reference, ws.count > 1, ws.allSatisfy({ !$0.type.isPacked && hasQuantizedKernel($0.ref) }) {
+            let xq = QuantizedActivations(x, T: T, cols: ws[0].ref.cols, threads: options.threads)
+            qmatmul(ws.map(\.ref), xq, ys, threads: options.threads)
+            return
+        }
         var xq: QuantizedActivations?
         for (w, y) in zip(ws, ys) {
             let ref = w.ref

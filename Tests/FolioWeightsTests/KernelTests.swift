@@ -100,6 +100,35 @@ struct QuantKernelTests {
         }
     }
 
+    @Test("one dispatch over several matrices (q/k/v, gate/up) gives each matrix's own results, bit for bit")
+    func sharedInputDispatch() {
+        var rng = KernelRNG(s: 21)
+        let cols = 512
+        let shapes: [(Int32, Int)] = [(Int32(FOLIO_GGML_Q5_0.rawValue), 37), (Int32(FOLIO_GGML_Q4_K.rawValue), 8), (Int32(FOLIO_GGML_Q8_0.rawValue), 61)]
+        // Weights and outputs in manually allocated memory (pointers that outlive a closure).
+        let refs = shapes.map { type, rows in
+            let (bytes, rowBytes) = randomRows(type: type, rows: rows, cols: cols, rng: &rng)
+            let p = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 64)
+            p.copyMemory(from: bytes, byteCount: bytes.count)
+            return MatrixRef(type: type, data: UnsafeRawPointer(p), rowBytes: rowBytes, rows: rows, cols: cols)
+        }
+        defer { for r in refs { UnsafeMutableRawPointer(mutating: r.data).deallocate() } }
+        for T in [1, 5] {
+            let x = (0..<(T * cols)).map { _ in rng.float(-2, 2) }
+            let xq = QuantizedActivations(x, T: T, cols: cols)
+            let joint = refs.map { UnsafeMutablePointer<Float>.allocate(capacity: T * $0.rows) }
+            let alone = refs.map { UnsafeMutablePointer<Float>.allocate(capacity: T * $0.rows) }
+            defer { (joint + alone).forEach { $0.deallocate() } }
+            qmatmul(refs, xq, joint, threads: 2)
+            for i in refs.indices { qmatmul(refs[i], xq, alone[i], threads: 2) }
+            for i in refs.indices {
+                let n = T * refs[i].rows
+                #expect(Array(UnsafeBufferPointer(start: joint[i], count: n)) == Array(UnsafeBufferPointer(start: alone[i], count: n)),
+                        "T \(T), matrix \(i)")
+            }
+        }
+    }
+
     @Test("float16/bfloat16 single-token rows read in place equal the dequantized 4x4 kernel's results")
     func halfRows() {
         var rng = KernelRNG(s: 5)
