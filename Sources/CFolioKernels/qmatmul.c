@@ -1,10 +1,12 @@
 // Quantized matmul: weights used in place in their GGUF block format, activations quantized on the fly to int8
-// blocks of 32 (scale max|x|/127), products summed with AVX-512 VNNI (vpdpbusd: u8 x s8 -> s32).
+// blocks of 32 (scale max|x|/127), products summed with AVX-512 VNNI (vpdpbusd: u8 x s8 -> s32) or AVX2
+// (vpmaddubsw + vpmaddwd).
 //
 // Every supported format is read 64 elements at a time (a "pair": two 32-element blocks, or a quarter of a K-quant
 // super-block) as
 //     w[i] = wd[i/4] * u[i] + wm[i/4]        u: 0..255 unsigned, wd/wm: one float per 4-element lane,
-// with the -8 / -128 / -32 offsets of Q4_0 / Q8_0 / Q6_K and the minimums of Q4_1 / Q4_K / Q5_K folded into wm.
+// with the offsets of the symmetric formats (-8 Q4_0, -16 Q5_0, -4 Q3_K, -32 Q6_K, -128 Q8_0 and the IQ4 types,
+// whose table values are read as v + 128) and the minimums of Q4_1 / Q5_1 / Q2_K / Q4_K / Q5_K folded into wm.
 // A quantized activation row is x[i] ~ xd[i/4] * q[i] with xs[l] = xd[l] * (q[4l] + q[4l+1] + q[4l+2] + q[4l+3]), so
 //     dot(w, x) = sum over lanes l of  wd[l] * xd[l] * (sum of 4 u*q)  +  wm[l] * xs[l]
 // where the integer sum is exactly one lane of vpdpbusd. The scalar reference below computes the same formula element
