@@ -120,32 +120,35 @@ static void decode_pair_scalar(int type, const uint8_t *row, int64_t p, uint8_t 
             sd[2 * h] = sd[2 * h + 1] = d; sm[2 * h] = sm[2 * h + 1] = m;
         }
         break;
-    case FOLIO_GGML_Q2_K: case FOLIO_GGML_Q3_K: {
-        // 64 elements = 2-bit planes 2(j%2) and 2(j%2)+1 of the super-block's qs[32n..32n+31]; a scale per 16.
+    // Q2_K/Q3_K: 64 elements = 2-bit planes 2(j%2) and 2(j%2)+1 of the super-block's qs[32n..32n+31]; a scale per 16.
+    case FOLIO_GGML_Q2_K: {
+        const block_q2_K *b = (const block_q2_K *)row + p / 4;
         const int j = (int)(p % 4), n = j / 2;
+        const float d = folio_fp16_to_fp32(b->d), dmin = folio_fp16_to_fp32(b->dmin);
         for (int h = 0; h < 2; h++) {
             const int plane = 2 * (j % 2) + h;
             for (int g = 0; g < 2; g++) {
-                const int is = 8 * n + 2 * plane + g;
-                if (type == FOLIO_GGML_Q2_K) {
-                    const block_q2_K *b = (const block_q2_K *)row + p / 4;
-                    sd[2 * h + g] = folio_fp16_to_fp32(b->d) * (float)(b->scales[is] & 0xF);
-                    sm[2 * h + g] = -folio_fp16_to_fp32(b->dmin) * (float)(b->scales[is] >> 4);
-                } else {
-                    const block_q3_K *b = (const block_q3_K *)row + p / 4;
-                    sd[2 * h + g] = folio_fp16_to_fp32(b->d) * (float)(q3_K_scale(b->scales, is) - 32);
-                    sm[2 * h + g] = -4.0f * sd[2 * h + g];
-                }
+                const uint8_t sc = b->scales[8 * n + 2 * plane + g];
+                sd[2 * h + g] = d * (float)(sc & 0xF);
+                sm[2 * h + g] = -dmin * (float)(sc >> 4);
             }
-            for (int l = 0; l < 32; l++) {
-                if (type == FOLIO_GGML_Q2_K) {
-                    const block_q2_K *b = (const block_q2_K *)row + p / 4;
-                    u[32 * h + l] = (b->qs[32 * n + l] >> (2 * plane)) & 3;
-                } else {   // value (q & 3) - 4 unless the hmask bit is set: u = q | hbit << 2, value u - 4
-                    const block_q3_K *b = (const block_q3_K *)row + p / 4;
-                    u[32 * h + l] = (uint8_t)(((b->qs[32 * n + l] >> (2 * plane)) & 3) | (((b->hmask[l] >> (4 * n + plane)) & 1) << 2));
-                }
+            for (int l = 0; l < 32; l++) u[32 * h + l] = (b->qs[32 * n + l] >> (2 * plane)) & 3;
+        }
+        break;
+    }
+    case FOLIO_GGML_Q3_K: {
+        const block_q3_K *b = (const block_q3_K *)row + p / 4;
+        const int j = (int)(p % 4), n = j / 2;
+        const float d = folio_fp16_to_fp32(b->d);
+        for (int h = 0; h < 2; h++) {
+            const int plane = 2 * (j % 2) + h;
+            for (int g = 0; g < 2; g++) {
+                sd[2 * h + g] = d * (float)(q3_K_scale(b->scales, 8 * n + 2 * plane + g) - 32);
+                sm[2 * h + g] = -4.0f * sd[2 * h + g];
             }
+            // value (q & 3) - 4 unless the hmask bit is set: u = q | hbit << 2, value u - 4
+            for (int l = 0; l < 32; l++)
+                u[32 * h + l] = (uint8_t)(((b->qs[32 * n + l] >> (2 * plane)) & 3) | (((b->hmask[l] >> (4 * n + plane)) & 1) << 2));
         }
         break;
     }
@@ -500,7 +503,6 @@ AVX2_INLINE __m256 halves(float a, float b) { return _mm256_setr_ps(a, a, a, a, 
 /// Half h (elements 32h..32h+31) of pair p: u[32], per-lane wd/wm (8 lanes of 4). For the signed formats
 /// (`signed_weights`), u holds the signed values; the kernel takes |w| and moves the signs onto the activations.
 AVX2_INLINE void decode_half_avx2(const int type, const uint8_t *row, int64_t p, int h, __m256i *u, __m256 *wd, __m256 *wm) {
-    const __m128i m4 = _mm_set1_epi8(0x0F);
     switch (type) {
     case FOLIO_GGML_Q4_0: case FOLIO_GGML_Q4_1: {
         const uint8_t *qs;
@@ -512,8 +514,7 @@ AVX2_INLINE void decode_half_avx2(const int type, const uint8_t *row, int64_t p,
             const block_q4_1 *b = (const block_q4_1 *)row + 2 * p + h;
             qs = b->qs; d = _cvtsh_ss(b->d); m = _cvtsh_ss(b->m);
         }
-        const __m128i v = _mm_loadu_si128((const __m128i *)qs);
-        *u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
+        *u = nibbles32(qs);
         *wd = _mm256_set1_ps(d); *wm = _mm256_set1_ps(m);
         break;
     }
@@ -661,20 +662,14 @@ AVX2_INLINE void qkernel_avx2(const int type, const int R, const int NT, const i
         }
 }
 
-/// AVX2 token-group tile (measured on Gemma-3-270M Q4_K_M prefill, 2-core EPYC: see BENCHMARKS.md).
-#ifndef AVX2_TILE_R
-#define AVX2_TILE_R 1
-#endif
-#ifndef AVX2_TILE_N
+/// AVX2 token groups run 1 row x AVX2_TILE_N tokens per tile (measured on Gemma-3-270M Q4_K_M prefill, 2-core EPYC:
+/// 2 x 4, 2 x 3 and 1 x 8 spill registers or decode too little per token; 1 x 4 and 1 x 6 were fastest).
 #define AVX2_TILE_N 4
-#endif
 #define DEFINE_AVX2_KERNELS(TYPE, NAME)                                                                         \
     AVX2_TARGET static void NAME##_4x1(QK_ARGS) { qkernel_avx2(TYPE, 4, 1, 1, QK_PASS); }                      \
-    AVX2_TARGET static void NAME##_RxN(QK_ARGS) { qkernel_avx2(TYPE, AVX2_TILE_R, AVX2_TILE_N, 0, QK_PASS); }  \
-    AVX2_TARGET static void NAME##_Rx1(QK_ARGS) { qkernel_avx2(TYPE, AVX2_TILE_R, 1, 0, QK_PASS); }            \
     AVX2_TARGET static void NAME##_1xN(QK_ARGS) { qkernel_avx2(TYPE, 1, AVX2_TILE_N, 0, QK_PASS); }            \
     AVX2_TARGET static void NAME##_1x1(QK_ARGS) { qkernel_avx2(TYPE, 1, 1, 0, QK_PASS); }
-#define AVX2_KERNELS(NAME) (qkernels){ NAME##_4x1, NAME##_RxN, NAME##_Rx1, NAME##_1xN, NAME##_1x1, AVX2_TILE_R, AVX2_TILE_N }
+#define AVX2_KERNELS(NAME) (qkernels){ NAME##_4x1, NAME##_1xN, NAME##_1x1, NAME##_1xN, NAME##_1x1, 1, AVX2_TILE_N }
 DEFINE_AVX2_KERNELS(FOLIO_GGML_Q4_0, a2_q4_0)
 DEFINE_AVX2_KERNELS(FOLIO_GGML_Q4_1, a2_q4_1)
 DEFINE_AVX2_KERNELS(FOLIO_GGML_Q5_0, a2_q5_0)
