@@ -200,45 +200,7 @@ int folio_matmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols,
     return 0;
 }
 
-// ---- float16 KV cache helpers ----
-
-#if defined(__x86_64__)
-__attribute__((target("avx512f")))
-static float dot_f16_avx512(const float *a, const uint16_t *b, int64_t n) {
-    __m512 acc = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b + i))), acc);
-    float s = _mm512_reduce_add_ps(acc);
-    for (; i < n; i++) s += a[i] * folio_fp16_to_fp32(b[i]);
-    return s;
-}
-
-__attribute__((target("avx512f")))
-static void axpy_f16_avx512(float alpha, const uint16_t *x, float *y, int64_t n) {
-    const __m512 av = _mm512_set1_ps(alpha);
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i))), _mm512_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += alpha * folio_fp16_to_fp32(x[i]);
-}
-#endif
-
-float folio_dot_f32_f16(const float *a, const uint16_t *b, int64_t n) {
-#if defined(__x86_64__)
-    if (have_avx512()) return dot_f16_avx512(a, b, n);
-#endif
-    float s = 0;
-    for (int64_t i = 0; i < n; i++) s += a[i] * folio_fp16_to_fp32(b[i]);
-    return s;
-}
-
-void folio_axpy_f16(float alpha, const uint16_t *x, float *y, int64_t n) {
-#if defined(__x86_64__)
-    if (have_avx512()) { axpy_f16_avx512(alpha, x, y, n); return; }
-#endif
-    for (int64_t i = 0; i < n; i++) y[i] += alpha * folio_fp16_to_fp32(x[i]);
-}
+// ---- float16 conversion ----
 
 void folio_f32_to_f16(const float *x, uint16_t *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = folio_fp32_to_fp16(x[i]);

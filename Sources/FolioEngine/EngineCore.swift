@@ -55,22 +55,26 @@ public final class EngineCore: @unchecked Sendable {
         guard config.blockSize >= 1, config.blockSize <= 1024 else { throw FolioError.invalidArgument(name: "block_size", message: "must be in [1, 1024]") }
         guard config.maxNumSeqs >= 1 else { throw FolioError.invalidArgument(name: "max_num_seqs", message: "must be >= 1") }
         guard config.maxNumBatchedTokens >= 1 else { throw FolioError.invalidArgument(name: "max_num_batched_tokens", message: "must be >= 1") }
-        let perBlock = PagedKVCache.bytesPerToken(c, dtype: config.kvCacheDType) * config.blockSize
+        let dtype = config.kvCacheDType ?? KVCacheDType.auto(for: c)
+        let perBlock = PagedKVCache.bytesPerToken(c, dtype: dtype) * config.blockSize
         let blocks: Int
         if let n = config.numKVBlocks { blocks = n } else {
             let bytes = config.kvCacheMemory ?? min(EngineCore.availableMemory() / 10, 4 << 30)
             blocks = bytes / perBlock
         }
         guard blocks >= 1 else { throw FolioError.invalidArgument(name: "kv cache", message: "room for no KV block (\(perBlock) bytes each)") }
-        cache = PagedKVCache(config: c, numBlocks: blocks, blockSize: config.blockSize, dtype: config.kvCacheDType)
-        // A sequence longer than the whole cache could never be scheduled again after a preemption.
-        maxModelLen = min(config.maxModelLen ?? c.maxPositionEmbeddings, c.maxPositionEmbeddings, blocks * config.blockSize)
+        cache = PagedKVCache(config: c, numBlocks: blocks, blockSize: config.blockSize, dtype: dtype)
+        // A sequence longer than the whole cache could never be scheduled again after a preemption, unless every
+        // layer has a sliding window: then a sequence holds at most its window and one step's chunk of blocks.
+        let window = c.slidingWindow.allSatisfy { $0 != nil } ? c.slidingWindow.compactMap { $0 }.max() : nil
+        let windowed = window.map { blocks >= ($0 + config.maxNumBatchedTokens) / config.blockSize + 3 } ?? false
+        maxModelLen = min(config.maxModelLen ?? c.maxPositionEmbeddings, c.maxPositionEmbeddings, windowed ? Int.max : blocks * config.blockSize)
         if !config.enableChunkedPrefill, config.maxNumBatchedTokens < maxModelLen {
             throw FolioError.invalidArgument(name: "max_num_batched_tokens", message: "\(config.maxNumBatchedTokens) is below max_model_len \(maxModelLen) with chunked prefill off")
         }
         let cacheRef = cache
         kv = KVCacheManager(numBlocks: blocks, blockSize: config.blockSize, prefixCaching: config.enablePrefixCaching,
-                            copyBlock: { cacheRef.copyBlock($0, to: $1) })
+                            window: window, copyBlock: { cacheRef.copyBlock($0, to: $1) })
         scheduler = Scheduler(config: config, kv: kv)
         eosIds = tokenizer.eogIds
         if let e = tokenizer.eosId { eosIds.insert(e) }
@@ -87,6 +91,8 @@ public final class EngineCore: @unchecked Sendable {
 
     /// KV capacity in tokens.
     public var kvCapacityTokens: Int { cache.numBlocks * cache.blockSize }
+    /// The KV cache's element type (`auto` resolved).
+    public var kvCacheDType: KVCacheDType { cache.dtype }
     public var kvCacheBytes: Int { cache.numBlocks * cache.blockSize * PagedKVCache.bytesPerToken(model.config, dtype: cache.dtype) }
 
     public var hasUnfinishedRequests: Bool { !groups.isEmpty }

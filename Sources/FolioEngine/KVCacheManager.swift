@@ -5,13 +5,20 @@ final class KVCacheManager {
     let prefixCaching: Bool
     /// Copies block contents (the model runner's cache does the work).
     let copyBlock: (Int, Int) -> Void
+    /// When every layer has a sliding window (Mistral): the largest. Blocks whose positions are all before the window
+    /// of a sequence's next token are never read again and are released while the sequence runs. nil: some layer
+    /// attends to the whole sequence (Gemma 3's global layers), so nothing can be released early.
+    let window: Int?
+    /// blockTable's entry for a released block.
+    static let released = -1
     /// The parent of every chain's first block: random per engine, so block identities cannot be predicted.
     let rootKey = BlockHash.randomKey()
     // Counters (prefix cache queries and hits are in tokens, as vLLM's metrics count them).
     var queries = 0, hits = 0, hitTokens = 0, queriedTokens = 0
 
-    init(numBlocks: Int, blockSize: Int, prefixCaching: Bool, copyBlock: @escaping (Int, Int) -> Void) {
+    init(numBlocks: Int, blockSize: Int, prefixCaching: Bool, window: Int? = nil, copyBlock: @escaping (Int, Int) -> Void) {
         pool = BlockPool(numBlocks: numBlocks)
+        self.window = window
         self.blockSize = blockSize
         self.prefixCaching = prefixCaching
         self.copyBlock = copyBlock
@@ -53,6 +60,7 @@ final class KVCacheManager {
 
     /// Makes room for `numNew` more tokens of `s`; false (nothing changed) if the pool is short.
     func allocateSlots(_ s: EngineSequence, _ numNew: Int) -> Bool {
+        releaseOutOfWindow(s)
         let total = s.numComputed + numNew
         let needed = max(0, (total + blockSize - 1) / blockSize - s.blockTable.count)
         // Writing into a shared, partly filled last block needs a private copy first.
@@ -67,6 +75,18 @@ final class KVCacheManager {
         }
         s.blockTable += blocks
         return true
+    }
+
+    /// Releases the blocks before the sliding window of the sequence's next token (O(1) per step: a counter).
+    /// They are full and registered for prefix caching already, so the pool keeps them as cached until evicted.
+    func releaseOutOfWindow(_ s: EngineSequence) {
+        guard let w = window else { return }
+        let below = min(max(0, s.numComputed - w + 1) / blockSize, s.blockTable.count)
+        while s.releasedBlocks < below {
+            let i = s.releasedBlocks
+            if s.blockTable[i] != Self.released { pool.release(s.blockTable[i]); s.blockTable[i] = Self.released }
+            s.releasedBlocks += 1
+        }
     }
 
     /// After a step computed K/V up to `s.numComputed`: registers newly filled blocks for prefix caching.
@@ -84,16 +104,18 @@ final class KVCacheManager {
 
     /// Shares every block of `leader` with `s` (n > 1 samples of one prompt).
     func fork(_ s: EngineSequence, from leader: EngineSequence) {
-        for b in leader.blockTable { pool.touch(b) }
+        for b in leader.blockTable where b != Self.released { pool.touch(b) }
         s.blockTable = leader.blockTable
+        s.releasedBlocks = leader.releasedBlocks
         s.blockHashes = leader.blockHashes
         s.numComputed = leader.numComputed
     }
 
     /// Returns the sequence's blocks to the pool, last block first (so the tail is evicted first).
     func free(_ s: EngineSequence) {
-        for b in s.blockTable.reversed() { pool.release(b) }
+        for b in s.blockTable.reversed() where b != Self.released { pool.release(b) }
         s.blockTable = []
+        s.releasedBlocks = 0
         s.blockHashes = []
     }
 

@@ -51,7 +51,8 @@ extension EngineCore {
         if let m = params.maxTokens, ids.count + m > maxModelLen {
             throw FolioError.invalidArgument(name: "max_tokens", message: "This model's maximum context length is \(maxModelLen) tokens. However, you requested \(ids.count + m) tokens (\(ids.count) in the messages, \(m) in the completion). Please reduce the length of the messages or completion.")
         }
-        guard ids.count + 1 <= kvCapacityTokens else {
+        // A sliding-window-only model holds just the window's blocks of a sequence (KVCacheManager.window).
+        guard kv.window != nil || ids.count + 1 <= kvCapacityTokens else {
             throw FolioError.invalidArgument(name: "prompt", message: "\(ids.count) tokens do not fit the KV cache (\(kvCapacityTokens) tokens)")
         }
         var bad: [[Int32]] = []

@@ -90,7 +90,10 @@ final class EngineSequence {
     let index: Int
     var tokens: [Int32]
     var numComputed = 0
+    /// KV blocks by position / blockSize; KVCacheManager.released for blocks out of every sliding window.
     var blockTable: [Int] = []
+    /// Leading blocks of blockTable already released (sliding-window models).
+    var releasedBlocks = 0
     /// Hashes of the full blocks whose K/V are computed (a chain: block i's parent is block i - 1).
     var blockHashes: [BlockHash] = []
     var status: SequenceStatus = .waiting

@@ -16,8 +16,9 @@ public struct EngineConfig: Sendable {
     public var policy: Policy = .fcfs
     /// nil = the model's context length.
     public var maxModelLen: Int? = nil
-    /// KV element type: float32, or float16 (half the memory, K/V rounded to half precision).
-    public var kvCacheDType: KVCacheDType = .float32
+    /// KV element type; nil = vLLM's `auto`: the checkpoint's 16-bit type (bfloat16 for bfloat16 checkpoints,
+    /// float16 otherwise). float32 is the reference; int8 and fp8 (e4m3) take a quarter of float32's memory.
+    public var kvCacheDType: KVCacheDType? = nil
     public init() {}
 }
 

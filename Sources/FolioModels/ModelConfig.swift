@@ -58,6 +58,8 @@ public struct ModelConfig: Sendable {
     public var attnLogitSoftcap: Float? = nil
     public var bosTokenId: Int? = nil
     public var eosTokenIds: [Int] = []
+    /// The checkpoint's `torch_dtype` / `dtype` (bfloat16, float16, float32), nil for GGUF files.
+    public var torchDtype: String? = nil
 
     public var qDim: Int { numHeads * headDim }
     public var kvDim: Int { numKVHeads * headDim }
@@ -164,6 +166,7 @@ extension ModelConfig {
             }
         }
         cfg.bosTokenId = c["bos_token_id"]?.intValue ?? j["bos_token_id"]?.intValue
+        cfg.torchDtype = (c["torch_dtype"] ?? j["torch_dtype"] ?? c["dtype"] ?? j["dtype"])?.stringValue
         if let e = c["eos_token_id"] ?? j["eos_token_id"] {
             cfg.eosTokenIds = e.arrayValue?.compactMap(\.intValue) ?? e.intValue.map { [$0] } ?? []
         }

@@ -3,66 +3,6 @@ import FolioKernels
 import FolioWeights
 import Foundation
 
-/// Element type of the KV cache.
-public enum KVCacheDType: String, Sendable { case float32, float16 }
-
-/// Key/value storage in fixed-size blocks: for each layer, K and V as [numBlocks, blockSize, kvDim] in float32 or
-/// float16. Sequences address it through block tables (vLLM's paged attention layout); a token's K/V live at its
-/// slot `block * blockSize + offset`.
-public final class PagedKVCache: @unchecked Sendable {
-    public let numBlocks: Int
-    public let blockSize: Int
-    public let kvDim: Int
-    public let numLayers: Int
-    public let dtype: KVCacheDType
-    var k: [UnsafeMutableRawPointer]
-    var v: [UnsafeMutableRawPointer]
-
-    public init(config: ModelConfig, numBlocks: Int, blockSize: Int, dtype: KVCacheDType = .float32) {
-        self.numBlocks = numBlocks
-        self.blockSize = blockSize
-        self.dtype = dtype
-        kvDim = config.kvDim
-        numLayers = config.numLayers
-        let bytes = max(numBlocks * blockSize * config.kvDim * dtype.size, 1)
-        k = (0..<config.numLayers).map { _ in .allocate(byteCount: bytes, alignment: 64) }
-        v = (0..<config.numLayers).map { _ in .allocate(byteCount: bytes, alignment: 64) }
-    }
-
-    deinit {
-        for p in k { p.deallocate() }
-        for p in v { p.deallocate() }
-    }
-
-    /// Bytes of K/V per token across all layers.
-    public static func bytesPerToken(_ c: ModelConfig, dtype: KVCacheDType = .float32) -> Int { 2 * c.numLayers * c.kvDim * dtype.size }
-
-    /// Copies block `src` into block `dst` in every layer (copy-on-write of a shared partial block).
-    public func copyBlock(_ src: Int, to dst: Int) {
-        let n = blockSize * kvDim * dtype.size
-        for l in 0..<numLayers {
-            (k[l] + dst * n).copyMemory(from: k[l] + src * n, byteCount: n)
-            (v[l] + dst * n).copyMemory(from: v[l] + src * n, byteCount: n)
-        }
-    }
-
-    /// Stores one token's K and V rows at `slot` of `layer`.
-    func write(layer l: Int, slot: Int, k kRow: UnsafePointer<Float>, v vRow: UnsafePointer<Float>) {
-        switch dtype {
-        case .float32:
-            (k[l].assumingMemoryBound(to: Float.self) + slot * kvDim).update(from: kRow, count: kvDim)
-            (v[l].assumingMemoryBound(to: Float.self) + slot * kvDim).update(from: vRow, count: kvDim)
-        case .float16:
-            folio_f32_to_f16(kRow, k[l].assumingMemoryBound(to: UInt16.self) + slot * kvDim, Int64(kvDim))
-            folio_f32_to_f16(vRow, v[l].assumingMemoryBound(to: UInt16.self) + slot * kvDim, Int64(kvDim))
-        }
-    }
-}
-
-extension KVCacheDType {
-    var size: Int { self == .float32 ? 4 : 2 }
-}
-
 /// One step's ragged batch: the new tokens of every scheduled sequence, flattened.
 public struct ForwardBatch: Sendable {
     /// [N] token ids and their positions in their sequences.
@@ -77,22 +17,6 @@ public struct ForwardBatch: Sendable {
     /// Token indices whose logits are wanted.
     public var logitIndices: [Int] = []
     public init() {}
-}
-
-/// Single-sequence cache for the reference path: one contiguous run of blocks.
-public final class KVCache: @unchecked Sendable {
-    public let capacity: Int
-    let paged: PagedKVCache
-    /// Tokens whose K/V are stored.
-    public internal(set) var count = 0
-
-    public init(config: ModelConfig, capacity: Int) {
-        self.capacity = capacity
-        paged = PagedKVCache(config: config, numBlocks: 1, blockSize: max(capacity, 1))
-    }
-
-    /// Forgets positions from `n` on (to re-run from an earlier point).
-    public func truncate(to n: Int) { count = min(count, max(0, n)) }
 }
 
 /// How the forward pass computes: the fast kernels (the default) or the float32 reference, and on how many threads.
@@ -150,8 +74,9 @@ public final class CausalLM: Sendable {
         } ?? g
     }
 
-    public func makeCache(capacity: Int? = nil) -> KVCache {
-        KVCache(config: config, capacity: capacity ?? config.maxPositionEmbeddings)
+    /// A single-sequence cache (float32 K/V unless `dtype` says otherwise).
+    public func makeCache(capacity: Int? = nil, dtype: KVCacheDType = .float32) -> KVCache {
+        KVCache(config: config, capacity: capacity ?? config.maxPositionEmbeddings, dtype: dtype)
     }
 
     /// Runs `tokens` at positions `cache.count ..< cache.count + tokens.count`, appending their K/V to the cache.
@@ -201,16 +126,14 @@ public final class CausalLM: Sendable {
 
         // Per sequence: the cache slot of each position up to its last one in this batch (shared by every layer).
         var seqSlots = [[Int32]](repeating: [], count: batch.blockTables.count)
-        if !options.reference {
-            var last = [Int](repeating: -1, count: batch.blockTables.count)
-            for t in 0..<T { last[Int(batch.sequence[t])] = max(last[Int(batch.sequence[t])], Int(batch.positions[t])) }
-            let bs = kv.blockSize
-            for (s, table) in batch.blockTables.enumerated() where last[s] >= 0 {
-                guard (last[s] + bs) / bs <= table.count else {
-                    throw FolioError.invalidArgument(name: "blockTables", message: "sequence \(s) has \(table.count) blocks for position \(last[s])")
-                }
-                seqSlots[s] = (0...last[s]).map { table[$0 / bs] * Int32(bs) + Int32($0 % bs) }
+        var last = [Int](repeating: -1, count: batch.blockTables.count)
+        for t in 0..<T { last[Int(batch.sequence[t])] = max(last[Int(batch.sequence[t])], Int(batch.positions[t])) }
+        let bs = kv.blockSize
+        for (s, table) in batch.blockTables.enumerated() where last[s] >= 0 {
+            guard (last[s] + bs) / bs <= table.count else {
+                throw FolioError.invalidArgument(name: "blockTables", message: "sequence \(s) has \(table.count) blocks for position \(last[s])")
             }
+            seqSlots[s] = (0...last[s]).map { table[$0 / bs] * Int32(bs) + Int32($0 % bs) }
         }
         for (t, id) in batch.tokens.enumerated() {
             weights.embedding.dequantizeRow(Int(id), into: x + t * H)
@@ -237,11 +160,7 @@ public final class CausalLM: Sendable {
                 Rope.apply(kNew + t * c.kvDim, heads: c.numKVHeads, config: c, position: pos, invFreq: inv, attentionFactor: af)
                 kv.write(layer: l, slot: Int(batch.slots[t]), k: kNew + t * c.kvDim, v: vNew + t * c.kvDim)
             }
-            if options.reference {
-                attention(q: q, out: att, batch: batch, kv: kv, layer: l, window: c.slidingWindow[l])
-            } else {
-                fastAttention(q: q, out: att, batch: batch, slots: seqSlots, kv: kv, layer: l, window: c.slidingWindow[l])
-            }
+            attention(q: q, out: att, batch: batch, slots: seqSlots, kv: kv, layer: l, window: c.slidingWindow[l])
             linear([lw.o], att, T, [o])
             if let pn = lw.postAttnNorm {
                 pn.withUnsafeBufferPointer { w in for t in 0..<T { rmsNorm(o + t * H, w.baseAddress!, H, eps: c.rmsNormEps, o + t * H) } }
@@ -308,76 +227,6 @@ public final class CausalLM: Sendable {
         let d = config.headDim
         w.withUnsafeBufferPointer { wp in
             for i in 0..<count { rmsNorm(y + i * d, wp.baseAddress!, d, eps: config.rmsNormEps, y + i * d) }
-        }
-    }
-
-    /// Causal (optionally sliding-window) attention with grouped KV heads over the paged cache: token t of
-    /// sequence s at position p attends to positions lo...p of s, read through s's block table.
-    /// q/out: [T, heads, headDim].
-    func attention(q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, batch: ForwardBatch, kv: PagedKVCache,
-                   layer: Int, window: Int?) {
-        let c = config, d = c.headDim, kvDim = c.kvDim, group = c.numHeads / c.numKVHeads, bs = kv.blockSize
-        let scale = c.attentionScale, cap = c.attnLogitSoftcap
-        let qs = SharedPointer(q), os = SharedPointer(out)
-        let kRaw = SharedPointer(kv.k[layer].assumingMemoryBound(to: UInt8.self)), vRaw = SharedPointer(kv.v[layer].assumingMemoryBound(to: UInt8.self))
-        let half = kv.dtype == .float16
-        let maxPos = Int(batch.positions.max() ?? 0)
-        parallelFor(batch.tokens.count * c.numHeads, threads: options.threads) { range in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: maxPos + 1)
-            defer { scores.deallocate() }
-            for item in range {
-                let t = item / c.numHeads, head = item % c.numHeads, kvh = head / group
-                let pos = Int(batch.positions[t])
-                let table = batch.blockTables[Int(batch.sequence[t])]
-                let lo = window.map { max(0, pos - $0 + 1) } ?? 0
-                let qv = qs.p + t * c.qDim + head * d
-                for j in lo...pos {
-                    let off = (Int(table[j / bs]) * bs + j % bs) * kvDim + kvh * d
-                    var s = (half ? folio_dot_f32_f16(qv, UnsafeRawPointer(kRaw.p).assumingMemoryBound(to: UInt16.self) + off, Int64(d))
-                                  : dot(qv, UnsafeRawPointer(kRaw.p).assumingMemoryBound(to: Float.self) + off, d)) * scale
-                    if let cap { s = tanhf(s / cap) * cap }
-                    scores[j - lo] = s
-                }
-                let n = pos - lo + 1
-                softmax(scores, n)
-                let ov = os.p + t * c.qDim + head * d
-                for i in 0..<d { ov[i] = 0 }
-                for j in 0..<n {
-                    let p = scores[j], jj = lo + j
-                    let off = (Int(table[jj / bs]) * bs + jj % bs) * kvDim + kvh * d
-                    if half {
-                        folio_axpy_f16(p, UnsafeRawPointer(vRaw.p).assumingMemoryBound(to: UInt16.self) + off, ov, Int64(d))
-                    } else {
-                        let vv = UnsafeRawPointer(vRaw.p).assumingMemoryBound(to: Float.self) + off
-                        for i in 0..<d { ov[i] += p * vv[i] }
-                    }
-                }
-            }
-        }
-    }
-
-    /// The same attention as `attention` with the C kernel: one work item per (token, KV head), keys and values read
-    /// once for the query heads that share them. slots[s][j]: cache slot of position j of sequence s.
-    func fastAttention(q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, batch: ForwardBatch, slots: [[Int32]],
-                       kv: PagedKVCache, layer: Int, window: Int?) {
-        let c = config, d = c.headDim, group = c.numHeads / c.numKVHeads, esize = kv.dtype.size
-        let scale = c.attentionScale, cap = c.attnLogitSoftcap ?? 0, half: Int32 = kv.dtype == .float16 ? 1 : 0
-        let qs = SharedPointer(q), os = SharedPointer(out)
-        let kRaw = SharedPointer(kv.k[layer].assumingMemoryBound(to: UInt8.self)), vRaw = SharedPointer(kv.v[layer].assumingMemoryBound(to: UInt8.self))
-        let maxPos = Int(batch.positions.max() ?? 0)
-        parallelFor(batch.tokens.count * c.numKVHeads, threads: options.threads) { range in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * (maxPos + 1))
-            defer { scores.deallocate() }
-            for item in range {
-                let t = item / c.numKVHeads, kvh = item % c.numKVHeads
-                let pos = Int(batch.positions[t])
-                let lo = window.map { max(0, pos - $0 + 1) } ?? 0
-                slots[Int(batch.sequence[t])].withUnsafeBufferPointer { sl in
-                    folio_attend(qs.p + t * c.qDim + kvh * group * d, Int64(group), Int64(d),
-                                 kRaw.p + kvh * d * esize, vRaw.p + kvh * d * esize, half, Int64(c.kvDim),
-                                 sl.baseAddress! + lo, Int64(pos - lo + 1), scale, cap, os.p + t * c.qDim + kvh * group * d, scores)
-                }
-            }
         }
     }
 

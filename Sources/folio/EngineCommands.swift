@@ -16,7 +16,8 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "Context length cap (default: the model's).") var maxModelLen: Int?
     @Option(help: "Scheduling policy: fcfs or priority.") var schedulingPolicy: String = "fcfs"
     @Flag(help: "Disable prefix caching.") var noPrefixCaching = false
-    @Option(help: "KV cache element type: auto (float32), float32, float16.") var kvCacheDtype: String = "auto"
+    @Option(help: "KV cache element type: auto (the checkpoint's 16-bit type: bfloat16 or float16), float32, float16, bfloat16, int8, fp8 (e4m3).")
+    var kvCacheDtype: String = "auto"
     @Option(help: "Compute threads (default: every core).") var threads: Int?
     @Flag(help: "Use the float32 reference forward pass instead of the quantized kernels.") var reference = false
     @Flag(help: "Read every weight in place from the model file instead of repacking projections into 16-row panels at load.")
@@ -48,11 +49,7 @@ struct EngineOptions: ParsableArguments {
             throw FolioError.invalidArgument(name: "--scheduling-policy", message: "'\(schedulingPolicy)' (fcfs or priority)")
         }
         c.policy = p
-        switch kvCacheDtype {
-        case "auto", "float32", "fp32": c.kvCacheDType = .float32
-        case "float16", "fp16", "half": c.kvCacheDType = .float16
-        default: throw FolioError.invalidArgument(name: "--kv-cache-dtype", message: "'\(kvCacheDtype)' (auto, float32 or float16)")
-        }
+        c.kvCacheDType = try KVCacheDType.parse(kvCacheDtype)
         return c
     }
 }
@@ -63,7 +60,7 @@ func stderr(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
 func loadLLM(_ model: String, _ options: EngineOptions) async throws -> LLM {
     let llm = try await LLM(model: model, config: try options.config(), options: try options.forwardOptions())
     let e = llm.engine
-    stderr("folio: \(model): \(e.model.config.architecture), KV cache \(e.kvCacheBytes / (1 << 20)) MiB = \(e.kvCapacityTokens) tokens (max concurrent tokens), block size \(e.config.blockSize)\n")
+    stderr("folio: \(model): \(e.model.config.architecture), KV cache \(e.kvCacheDType.rawValue) \(e.kvCacheBytes / (1 << 20)) MiB = \(e.kvCapacityTokens) tokens (max concurrent tokens), block size \(e.config.blockSize)\n")
     return llm
 }
 
@@ -171,12 +168,20 @@ struct Bench: ParsableCommand {
                 var p = SamplingParams.greedy
                 p.maxTokens = outputLen
                 p.ignoreEOS = true
-                var lat: [Double] = []
+                var lat: [Double] = [], ttft: [Double] = [], decode: [Double] = []
                 for i in 0..<(warmupIters + iters) {
                     let prompts = try Bench.prompts(llm, n: batchSize, inputLen: inputLen, dataset: nil, seed: UInt64(i))
                     let t0 = Date()
-                    _ = try await llm.generate(prompts, p)
-                    if i >= warmupIters { lat.append(Date().timeIntervalSince(t0)) }
+                    let outs = try await llm.generate(prompts, p)
+                    if i >= warmupIters {
+                        lat.append(Date().timeIntervalSince(t0))
+                        // Time to the batch's first token (its prefill), and decode tokens/s from then to the last finish.
+                        let first = outs.compactMap(\.metrics.firstToken).min(), last = outs.compactMap(\.metrics.finished).max()
+                        if let first { ttft.append(first.timeIntervalSince(t0)) }
+                        if let first, let last, outputLen > 1, last > first {
+                            decode.append(Double(batchSize * (outputLen - 1)) / last.timeIntervalSince(first))
+                        }
+                    }
                     progressBar(i + 1, warmupIters + iters)
                 }
                 let s = lat.sorted()
@@ -184,7 +189,9 @@ struct Bench: ParsableCommand {
                 let avg = lat.reduce(0, +) / Double(lat.count)
                 if json {
                     emit(.object([("avg_latency_s", .number(avg)), ("p50_latency_s", .number(pct(0.5))), ("p90_latency_s", .number(pct(0.9))),
-                                  ("p99_latency_s", .number(pct(0.99))), ("latencies", .array(lat.map { .number($0) }))]))
+                                  ("p99_latency_s", .number(pct(0.99))), ("latencies", .array(lat.map { .number($0) })),
+                                  ("p50_ttft_s", ttft.isEmpty ? .null : .number(median(ttft))),
+                                  ("p50_decode_tok_s", decode.isEmpty ? .null : .number(median(decode))), ("decode_tok_s", .array(decode.map { .number($0) }))]))
                 } else {
                     print(String(format: "Avg latency: %.4f seconds\n50%% percentile latency: %.4f seconds\n90%% percentile latency: %.4f seconds\n99%% percentile latency: %.4f seconds", avg, pct(0.5), pct(0.9), pct(0.99)))
                 }
@@ -192,6 +199,8 @@ struct Bench: ParsableCommand {
         }
     }
 }
+
+func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
 
 struct Chat: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Interactive chat in the terminal, streaming the reply.")

@@ -85,7 +85,7 @@ struct Serve: AsyncParsableCommand {
             let server = OpenAIServer(core: core, config: cfg, chatTemplate: chat, defaults: defaults, logger: logger)
             logger.info("model \(model) (\(lm.config.architecture), \(lm.parameterCount) parameters) loaded in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s")
             if let note = lm.slowProjectionsNote { logger.warning("\(note)") }
-            logger.info("KV cache \(core.kvCacheBytes >> 20) MiB: \(core.kvCapacityTokens) tokens, max model len \(core.maxModelLen)")
+            logger.info("KV cache \(core.kvCacheDType.rawValue) \(core.kvCacheBytes >> 20) MiB: \(core.kvCapacityTokens) tokens, max model len \(core.maxModelLen)")
             let log = logger, name = cfg.servedModelName, host = cfg.host
             let ui = cfg.webUI
             try await server.run { port in

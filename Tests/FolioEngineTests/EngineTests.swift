@@ -177,7 +177,7 @@ struct EngineTests {
         let out = try runAll(e, [("l", .tokens(prompt), p)])["l"]!
         let c = out.outputs[0]
         let m = e.model
-        let logits = try m.forward(tokens: prompt + c.tokenIds.dropLast(), cache: m.makeCache(capacity: 16), allLogits: true)
+        let logits = try m.forward(tokens: prompt + c.tokenIds.dropLast(), cache: m.makeCache(capacity: 16, dtype: e.kvCacheDType), allLogits: true)
         for (i, pos) in c.logprobs!.enumerated() {
             let row = logits[prompt.count - 1 + i]
             let mx = row.max()!
@@ -212,19 +212,72 @@ struct EngineTests {
     }
 }
 
-@Suite("float16 KV cache")
-struct HalfKVTests {
-    @Test("float16 K/V give the float32 outputs on the tiny model and halve the cache")
-    func half() throws {
+@Suite("KV cache dtypes")
+struct KVDTypeTests {
+    @Test("auto is float16 for a float32 checkpoint; 16-bit and int8 K/V give the float32 greedy outputs on the tiny model; bytes per token")
+    func dtypes() throws {
         let ps = prompts(8, seed: 4)
-        let f32 = try runAll(try tinyEngine(), ps.enumerated().map { ("r\($0.offset)", .tokens($0.element), greedy(12)) })
-        let e = try tinyEngine { $0.kvCacheDType = .float16 }
-        let f16 = try runAll(e, ps.enumerated().map { ("r\($0.offset)", .tokens($0.element), greedy(12)) })
-        var same = 0
-        for i in 0..<8 where f16["r\(i)"]!.outputs[0].tokenIds == f32["r\(i)"]!.outputs[0].tokenIds { same += 1 }
-        print("float16 KV: \(same)/8 greedy continuations identical to float32")
-        #expect(same >= 6)
-        #expect(e.kvCacheBytes * 2 == (try tinyEngine()).kvCacheBytes)
+        let reqs = ps.enumerated().map { ("r\($0.offset)", PromptInput.tokens($0.element), greedy(12)) }
+        let ref = try tinyEngine { $0.kvCacheDType = .float32 }
+        let f32 = try runAll(ref, reqs)
+        #expect(try tinyEngine().kvCacheDType == .float16, "auto")
+        let c = ref.model.config
+        for dt in [KVCacheDType.float16, .bfloat16, .int8, .fp8] {
+            let e = try tinyEngine { $0.kvCacheDType = dt }
+            let out = try runAll(e, reqs)
+            var same = 0
+            for i in 0..<8 where out["r\(i)"]!.outputs[0].tokenIds == f32["r\(i)"]!.outputs[0].tokenIds { same += 1 }
+            print("\(dt) KV: \(same)/8 greedy continuations identical to float32")
+            // fp8's 3 mantissa bits flip this random model's many near-ties (measured 3/8); its quality is measured on
+            // SmolLM2 in KVCacheQualityTests.
+            if dt != .fp8 { #expect(same >= 6, "\(dt)") }
+            let perToken = dt.hasScales ? 2 * c.numLayers * (c.kvDim + 4 * c.numKVHeads) : 2 * c.numLayers * c.kvDim * 2
+            #expect(e.kvCacheBytes == perToken * e.kvCapacityTokens, "\(dt) bytes")
+            #expect(e.allBlocksFree)
+        }
+        #expect(ref.kvCacheBytes == 2 * c.numLayers * c.kvDim * 4 * ref.kvCapacityTokens)
+        do { _ = try KVCacheDType.parse("fp4"); Issue.record("fp4 accepted") } catch {
+            #expect("\(error)".contains("'fp4' is not one of auto, float32, float16, bfloat16, int8, fp8, fp8_e4m3"), "\(error)")
+        }
+        #expect(try KVCacheDType.parse("auto") == nil && KVCacheDType.parse("fp8_e4m3") == .fp8)
+    }
+}
+
+@Suite("Sliding-window KV release")
+struct SlidingWindowReleaseTests {
+    @Test("every layer sliding (window 16): blocks out of the window are released while a sequence runs; outputs equal the single-sequence forward's")
+    func release() throws {
+        let model = try CausalLM.load(path: Fixtures.path("models/hf-tiny/mistral-sliding"))
+        #expect(model.config.slidingWindow.allSatisfy { $0 == 16 })
+        let tok = try Tokenizer.fromGGUF(GGUFFile(path: Fixtures.path("tokenizers/gguf-vocab/ggml-vocab-gpt-2.gguf")))
+        var cfg = EngineConfig()
+        cfg.kvCacheDType = .float32
+        cfg.blockSize = 4
+        cfg.numKVBlocks = 20            // 80 tokens: less than one sequence below
+        cfg.maxNumBatchedTokens = 32
+        let e = try EngineCore(model: model, tokenizer: tok, config: cfg)
+        #expect(e.maxModelLen == model.config.maxPositionEmbeddings, "not capped by the 80-token cache")
+        let prompt = prompts(8, seed: 9).flatMap { $0 }.prefix(200).map { $0 }
+        #expect(prompt.count == 200)
+        try e.addRequest(id: "w", prompt: .tokens(prompt), params: greedy(60))
+        var out: RequestOutput?, maxUsed = 0
+        while e.hasUnfinishedRequests {
+            for o in try e.step() where o.finished { out = o }
+            maxUsed = max(maxUsed, 20 - e.stats.freeBlocks)
+        }
+        let got = out!.outputs[0].tokenIds
+        // window 16 + a 32-token chunk, in blocks of 4: at most 13 held (the pool keeps released blocks as cached).
+        print("sliding window: 260 tokens through a 20-block (80-token) cache, at most \(maxUsed) blocks held")
+        #expect(maxUsed <= 13)
         #expect(e.allBlocksFree)
+        // The same greedy continuation from one contiguous float32 cache that keeps every position.
+        let cache = model.makeCache(capacity: 300)
+        var ids = prompt, logits = try model.forward(tokens: prompt, cache: cache)[0], want: [Int32] = []
+        for _ in 0..<60 {
+            let next = Int32(logits.indices.max { logits[$0] < logits[$1] || (logits[$0] == logits[$1] && $0 > $1) }!)
+            want.append(next); ids.append(next)
+            logits = try model.forward(tokens: [next], cache: cache)[0]
+        }
+        #expect(got == want)
     }
 }

@@ -163,35 +163,8 @@ struct QuantKernelTests {
     }
 }
 
-@Suite("Attention kernel and thread pool")
+@Suite("Activation kernels and thread pool")
 struct AttentionPoolTests {
-    @Test("folio_attend matches its scalar definition (float32 and float16 KV, soft-capping, scattered slots)")
-    func attention() {
-        var rng = KernelRNG(s: 7)
-        let G = 3, d = 64, kvDim = 192, nSlots = 80
-        let q = (0..<(G * d)).map { _ in rng.float(-1, 1) }
-        let k = (0..<(nSlots * kvDim)).map { _ in rng.float(-1, 1) }, v = (0..<(nSlots * kvDim)).map { _ in rng.float(-1, 1) }
-        var kh = [UInt16](repeating: 0, count: k.count), vh = kh
-        folio_f32_to_f16(k, &kh, Int64(k.count))
-        folio_f32_to_f16(v, &vh, Int64(v.count))
-        for n in [1, 15, 16, 17, 61] {
-            let slots = (0..<n).map { _ in Int32(rng.next() % UInt64(nSlots)) }
-            for half in [false, true] {
-                for cap: Float in [0, 5] {
-                    var a = [Float](repeating: 0, count: G * d), b = a, s = [Float](repeating: 0, count: G * n)
-                    let kp: UnsafeRawPointer = half ? kh.withUnsafeBytes { $0.baseAddress! + 64 * 2 } : k.withUnsafeBytes { $0.baseAddress! + 64 * 4 }
-                    let vp: UnsafeRawPointer = half ? vh.withUnsafeBytes { $0.baseAddress! + 64 * 2 } : v.withUnsafeBytes { $0.baseAddress! + 64 * 4 }
-                    withExtendedLifetime((k, v, kh, vh)) {
-                        folio_attend(q, Int64(G), Int64(d), kp, vp, half ? 1 : 0, Int64(kvDim), slots, Int64(n), 0.125, cap, &a, &s)
-                        folio_attend_ref(q, Int64(G), Int64(d), kp, vp, half ? 1 : 0, Int64(kvDim), slots, Int64(n), 0.125, cap, &b, &s)
-                    }
-                    let diff = zip(a, b).map { abs($0 - $1) }.max()!
-                    #expect(diff <= 2e-6, "n \(n) f16 \(half) cap \(cap): max diff \(diff)")
-                }
-            }
-        }
-    }
-
     @Test("folio_silu_mul matches its scalar definition (libm expf) over the whole float range")
     func siluMul() {
         var rng = KernelRNG(s: 11)

@@ -53,9 +53,7 @@ int folio_matmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols,
                       const float *x, int64_t ldx, int64_t T,
                       float *y, int64_t ldy, float *scratch);
 
-/// float16 KV cache: dot(a, f16 b), y += alpha * f16 x, and f32 -> f16 (round to nearest even).
-float folio_dot_f32_f16(const float *a, const uint16_t *b, int64_t n);
-void folio_axpy_f16(float alpha, const uint16_t *x, float *y, int64_t n);
+/// f32 -> f16 (round to nearest even).
 void folio_f32_to_f16(const float *x, uint16_t *y, int64_t n);
 
 // ---- quantized matmul (qmatmul.c) ----
@@ -115,15 +113,54 @@ int folio_pmatmul_isa(int isa, int type, const void *w, int64_t row_bytes, int64
                       const int8_t *q, const float *xd4, const float *xsb, const float *x, int64_t ldx, int64_t T,
                       float *y, int64_t ldy);
 
+// ---- KV cache formats (kvformat.c) ----
+enum { FOLIO_KV_F32 = 0, FOLIO_KV_F16 = 1, FOLIO_KV_BF16 = 2, FOLIO_KV_INT8 = 3, FOLIO_KV_FP8 = 4 };
+/// Bytes per element of a KV format.
+int64_t folio_kv_elem_size(int fmt);
+/// Stores one token's K or V row, heads x d floats, at dst in format fmt (16-bit formats round to nearest even).
+/// int8 / fp8 (e4m3) also write one scale per head to scales[h]: amax / 127 or amax / 448.
+void folio_kv_store(int fmt, const float *x, int64_t heads, int64_t d, void *dst, float *scales);
+/// Reads n stored elements back as float32 (times scale for int8 / fp8).
+void folio_kv_load(int fmt, const void *src, float scale, int64_t n, float *out);
+/// float8 e4m3 ("fn": no infinities, +-448 at most, 0x7f NaN): round to nearest even, saturating.
+uint8_t folio_fp8_e4m3_from_f32(float x);
+float folio_fp8_e4m3_to_f32(uint8_t b);
+
 // ---- attention (attention.c) ----
-/// Attention of one token for the G query heads q: [G, d] that share one KV head. Position j's key/value row starts
-/// at element slots[j] * kv_dim of k / v (float32, or float16 when f16), already offset to the KV head. scores: G * n
-/// floats of scratch. softcap > 0 applies tanh soft-capping to the scaled scores. out: [G, d].
-void folio_attend(const float *q, int64_t G, int64_t d, const void *k, const void *v, int f16, int64_t kv_dim,
-                  const int32_t *slots, int64_t n, float scale, float softcap, float *out, float *scores);
-/// The scalar definition of folio_attend.
-void folio_attend_ref(const float *q, int64_t G, int64_t d, const void *k, const void *v, int f16, int64_t kv_dim,
-                      const int32_t *slots, int64_t n, float scale, float softcap, float *out, float *scores);
+/// One KV head of one layer of the paged cache: the element of position slot, dimension i is at
+/// k + (slot * stride + i) * elem_size (k already offset to the head); int8 / fp8 scales at ks[slot * scale_stride].
+typedef struct {
+    const void *k, *v;
+    const float *ks, *vs;   // NULL for the float formats
+    int fmt;
+    int64_t stride, scale_stride;
+} folio_kv_head;
+
+/// Keys per chunk: partial softmaxes are merged at these fixed positions.
+#define FOLIO_ATT_CHUNK 256
+/// Floats of scratch folio_attend_rows needs for R rows of head dimension d.
+int64_t folio_attend_scratch_floats(int64_t R, int64_t d);
+/// An empty partial state: O [R, d] = 0, M = -inf, L = 0.
+void folio_attend_init(int64_t R, int64_t d, float *O, float *M, float *L);
+/// Attention of R query rows q [R, d] sharing one KV head: row r attends to positions [lo[r], hi[r]) of a sequence
+/// whose position j is at cache slot slots[j]; only the keys of chunks [chunk_begin, chunk_end) (positions
+/// chunk * FOLIO_ATT_CHUNK ...) are taken, merged into the partial state (O, M, L) in order.
+void folio_attend_rows(const float *q, int64_t R, int64_t d, const folio_kv_head *kv, const int32_t *slots,
+                       const int32_t *lo, const int32_t *hi, int64_t chunk_begin, int64_t chunk_end, float scale,
+                       float softcap, float *O, float *M, float *L, float *scratch);
+/// folio_attend_rows on FOLIO_ISA_AVX2 or FOLIO_ISA_SCALAR; -1 if this CPU (or d) cannot.
+int folio_attend_rows_isa(int isa, const float *q, int64_t R, int64_t d, const folio_kv_head *kv, const int32_t *slots,
+                          const int32_t *lo, const int32_t *hi, int64_t chunk_begin, int64_t chunk_end, float scale,
+                          float softcap, float *O, float *M, float *L, float *scratch);
+/// The instruction set folio_attend_rows uses here.
+int folio_attend_isa(void);
+/// Merges a later chunk's partial state (o, m, l) into (O, M, L).
+void folio_attend_merge(int64_t R, int64_t d, float *O, float *M, float *L, const float *o, const float *m, const float *l);
+/// out = O / L (0 for a row with no keys).
+void folio_attend_finish(int64_t R, int64_t d, const float *O, const float *L, float *out);
+/// The definition: per row, one softmax over its keys in float32 (scaled, optionally tanh soft-capped at softcap).
+void folio_attend_ref(const float *q, int64_t R, int64_t d, const folio_kv_head *kv, const int32_t *slots,
+                      const int32_t *lo, const int32_t *hi, float scale, float softcap, float *out);
 
 // ---- activations (activations.c) ----
 /// g[i] = silu(g[i]) * u[i] (vectorized exp: relative difference from the libm definition up to ~5e-6).
