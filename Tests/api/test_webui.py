@@ -181,9 +181,10 @@ def test_reply_streams_token_by_token_and_matches_the_api_under_load(browser, se
 
 def test_stop_aborts_the_request_on_the_server(browser, server):
     d = browser
-    fresh_page(d, server, temperature=0, max_tokens=2000, system="You count. Count from 1 to 1000, one number per line.")
+    # Greedy, this prompt gives a story longer than 2,000 tokens (measured), so the reply is still streaming at Stop.
+    fresh_page(d, server, temperature=0, max_tokens=2000, system="You are a storyteller. Your stories are long.")
     assert wait_gauge(server, "num_requests_running", 0, 30) == 0
-    send(d, "Start counting now.")
+    send(d, "Tell me a long story about a dragon who learns to count.")
     wait_for(lambda: len(last_reply(d).find_element(By.CLASS_NAME, "content").text) > 20, 60, "some of the reply")
     assert last_reply(d).get_attribute("data-state") == "streaming"
     assert gauge(server, "num_requests_running") == 1
@@ -279,25 +280,28 @@ def test_queue_full_and_shutdown_are_readable(browser):
         proc.kill(); proc.wait(timeout=30)
 
 
-def assert_inert(d, expected_text, what):
+def assert_inert(d, expected_text, what, whole=True):
     content = last_reply(d).find_element(By.CLASS_NAME, "content")
-    assert content.text == expected_text, what
+    assert content.text == expected_text if whole else expected_text in content.text, what
     assert d.find_elements(By.CSS_SELECTOR, "#messages script, #messages img") == [], what
     time.sleep(0.3)
     assert js(d, "return window.__xss") is None, what
 
 
 def test_model_writing_html_is_shown_as_text(browser, server):
-    """SmolLM2, asked to repeat an XSS payload, writes it (greedy); the page shows it as text and runs nothing."""
+    """SmolLM2, asked to repeat an XSS payload, writes a <script> element (greedy; with the float16 KV cache it drops
+    the <img> part, which the crafted-stream test below covers); the page shows it as text and runs nothing."""
     d = browser
     fresh_page(d, server, temperature=0, max_tokens=64)
     send(d, 'Repeat this HTML exactly, with no other text: <script>window.__xss = 1</script><img src="x" onerror="window.__xss = 2">')
     assert wait_done(d) == "done"
     reply = stored_conversations(d)[0]["messages"][-1]["content"]
-    assert "<script>window.__xss = 1</script>" in reply and 'onerror="window.__xss = 2"' in reply, reply
-    assert_inert(d, reply.strip(), "streamed")
+    assert "<script>window.__xss = 1" in reply and "</script>" in reply, reply
+    # The markup must appear as text (the rest of the reply is Markdown prose, rendered).
+    shown = reply[reply.index("<script>"):reply.index("</script>") + len("</script>")]
+    assert_inert(d, shown, "streamed", whole=False)
     d.refresh()
-    assert_inert(d, reply.strip(), "reloaded")
+    assert_inert(d, shown, "reloaded", whole=False)
 
 
 XSS = ['Here: <scr', 'ipt>window.__xss = 1</script> and <img src="x" one', 'rror="window.__xss = 2"> done.']
