@@ -194,9 +194,7 @@ extension Bench {
                 let outTok = ok.reduce(0) { $0 + $1.outTokens }, inTok = ok.reduce(0) { $0 + $1.inTokens }
                 func stats(_ xs: [Double]) -> (Double, Double, Double) {
                     guard !xs.isEmpty else { return (0, 0, 0) }
-                    let s = xs.sorted()
-                    let p = { (q: Double) in s[min(s.count - 1, Int((q * Double(s.count - 1)).rounded()))] }
-                    return (xs.reduce(0, +) / Double(xs.count) * 1000, p(0.5) * 1000, p(0.99) * 1000)
+                    return (xs.reduce(0, +) / Double(xs.count) * 1000, percentile(xs, 0.5) * 1000, percentile(xs, 0.99) * 1000)
                 }
                 let ttft = stats(ok.map(\.ttft)), e2el = stats(ok.map(\.latency)), itl = stats(ok.flatMap(\.itl))
                 let tpot = stats(ok.filter { $0.outTokens > 1 }.map { ($0.latency - $0.ttft) / Double($0.outTokens - 1) })

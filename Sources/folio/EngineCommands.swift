@@ -184,14 +184,13 @@ struct Bench: ParsableCommand {
                     }
                     progressBar(i + 1, warmupIters + iters)
                 }
-                let s = lat.sorted()
-                func pct(_ q: Double) -> Double { s[min(s.count - 1, Int((q * Double(s.count - 1)).rounded()))] }
+                func pct(_ q: Double) -> Double { percentile(lat, q) }
                 let avg = lat.reduce(0, +) / Double(lat.count)
                 if json {
                     emit(.object([("avg_latency_s", .number(avg)), ("p50_latency_s", .number(pct(0.5))), ("p90_latency_s", .number(pct(0.9))),
                                   ("p99_latency_s", .number(pct(0.99))), ("latencies", .array(lat.map { .number($0) })),
-                                  ("p50_ttft_s", ttft.isEmpty ? .null : .number(median(ttft))),
-                                  ("p50_decode_tok_s", decode.isEmpty ? .null : .number(median(decode))), ("decode_tok_s", .array(decode.map { .number($0) }))]))
+                                  ("p50_ttft_s", ttft.isEmpty ? .null : .number(percentile(ttft, 0.5))),
+                                  ("p50_decode_tok_s", decode.isEmpty ? .null : .number(percentile(decode, 0.5))), ("decode_tok_s", .array(decode.map { .number($0) }))]))
                 } else {
                     print(String(format: "Avg latency: %.4f seconds\n50%% percentile latency: %.4f seconds\n90%% percentile latency: %.4f seconds\n99%% percentile latency: %.4f seconds", avg, pct(0.5), pct(0.9), pct(0.99)))
                 }
@@ -200,7 +199,11 @@ struct Bench: ParsableCommand {
     }
 }
 
-func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
+/// The q-quantile of xs (nearest rank, as the bench commands report percentiles); xs must not be empty.
+func percentile(_ xs: [Double], _ q: Double) -> Double {
+    let s = xs.sorted()
+    return s[min(s.count - 1, Int((q * Double(s.count - 1)).rounded()))]
+}
 
 struct Chat: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Interactive chat in the terminal, streaming the reply.")
