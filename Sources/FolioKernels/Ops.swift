@@ -74,7 +74,8 @@ public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) 
 
 /// Activation rows quantized to int8 blocks of 32 for the quantized kernels (see CFolioKernels' qmatmul.c).
 /// q: [T, cols] int8; xd4, xs4: [T, cols / 4] (block scale, and scale * sum of each 4-value lane); xsb: [T, cols / 32]
-/// (scale * sum of each block, for the packed kernels; only when `blockSums`).
+/// (scale * sum of each block, for the packed kernels; only when `blockSums`). With `superBlocks`, also quantized per
+/// 256-element super-block for the K-quant kernels (kquant.c): kq [T, cols], kd [T, cols / 256], kbs [T, cols / 16].
 public final class QuantizedActivations: @unchecked Sendable {
     public let T: Int
     public let cols: Int
@@ -82,27 +83,60 @@ public final class QuantizedActivations: @unchecked Sendable {
     let xd4: UnsafeMutablePointer<Float>
     let xs4: UnsafeMutablePointer<Float>
     let xsb: UnsafeMutablePointer<Float>?
+    let k: (q: UnsafeMutablePointer<Int8>, d: UnsafeMutablePointer<Float>, bs: UnsafeMutablePointer<Int16>)?
 
     /// Quantizes x: [T, cols] (`cols` a multiple of 32), tokens split over `threads`.
     /// `blockSums`: also the per-block sums the packed kernels take (pass whether a packed matrix will use these).
-    public init(_ x: UnsafePointer<Float>, T: Int, cols: Int, blockSums: Bool = false, threads: Int = defaultThreadCount) {
+    /// `superBlocks`: also the super-block quantization (pass whether a matrix with `usesSuperBlocks` will use these).
+    public init(_ x: UnsafePointer<Float>, T: Int, cols: Int, blockSums: Bool = false, superBlocks: Bool = false,
+                threads: Int = defaultThreadCount) {
         self.T = T
         self.cols = cols
         q = .allocate(capacity: T * cols)
         xd4 = .allocate(capacity: T * cols / 4)
         xs4 = .allocate(capacity: T * cols / 4)
         xsb = blockSums ? .allocate(capacity: T * cols / 32) : nil
+        k = superBlocks && cols % 256 == 0
+            ? (UnsafeMutablePointer<Int8>.allocate(capacity: T * cols), UnsafeMutablePointer<Float>.allocate(capacity: T * cols / 256),
+               UnsafeMutablePointer<Int16>.allocate(capacity: T * cols / 16))
+            : nil
         let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), qs = SharedPointer(q), ds = SharedPointer(xd4), ss = SharedPointer(xs4),
             bs = xsb.map(SharedPointer.init)
+        let kq = k.map { SharedPointer($0.q) }, kd = k.map { SharedPointer($0.d) }, kb = k.map { SharedPointer($0.bs) }
         parallelFor(T, minChunk: 16, threads: threads) { range in
             for t in range {
                 folio_quantize_act(xs.p + t * cols, Int64(cols), qs.p + t * cols, ds.p + t * cols / 4, ss.p + t * cols / 4)
                 if let bs { folio_act_block_sums(qs.p + t * cols, ds.p + t * cols / 4, Int64(cols), bs.p + t * cols / 32) }
+                if let kq, let kd, let kb {
+                    folio_quantize_act_k(xs.p + t * cols, Int64(cols), kq.p + t * cols, kd.p + t * cols / 256, kb.p + t * cols / 16)
+                }
             }
         }
     }
 
-    deinit { q.deallocate(); xd4.deallocate(); xs4.deallocate(); xsb?.deallocate() }
+    deinit {
+        q.deallocate(); xd4.deallocate(); xs4.deallocate(); xsb?.deallocate()
+        if let k { k.q.deallocate(); k.d.deallocate(); k.bs.deallocate() }
+    }
+}
+
+/// Whether `w` runs on the super-block kernels on this CPU (K-quant types with AVX2; kquant.c): its activations must
+/// be quantized with `superBlocks`.
+public func usesSuperBlocks(_ w: MatrixRef) -> Bool {
+    !w.isPacked && folio_kmatmul_isa(w.type) != Int32(FOLIO_ISA_SCALAR) && folio_kmatmul_supported(w.type, Int64(w.cols)) != 0
+}
+
+/// Rows [r0, r1) of an in-place quantized matrix on the kernel this CPU runs it on (the super-block kernels when the
+/// activations carry super-blocks and the type has one; the 32-block kernels otherwise).
+@inline(__always)
+func qmatmulRows(_ w: MatrixRef, _ x: QuantizedActivations, _ r0: Int, _ r1: Int, _ y: UnsafeMutablePointer<Float>) {
+    if let k = x.k, usesSuperBlocks(w) {
+        _ = folio_kmatmul_rows(w.type, w.data, Int64(w.rowBytes), Int64(w.cols), Int64(r0), Int64(r1), k.q, k.d, k.bs, Int64(x.T), y,
+                               Int64(w.rows))
+    } else {
+        _ = folio_qmatmul_rows(w.type, w.data, Int64(w.rowBytes), Int64(w.cols), Int64(r0), Int64(r1), x.q, x.xd4, x.xs4, Int64(x.T), y,
+                               Int64(w.rows))
+    }
 }
 
 /// Whether `w` runs on the quantized int8 kernels on this CPU (the GGUF types of `folio_qmatmul_supported` with AVX-512
@@ -118,11 +152,12 @@ extension MatrixRef {
     public var isPacked: Bool { type & Int32(FOLIO_PACKED) != 0 }
 
     /// The kernel the fast path runs this matrix on, on this CPU: "packed-int8-avx512-vnni", "packed-float-avx512",
-    /// "int8-avx512-vnni", "int8-avx2", or "float32" (the reference matmul, which dequantizes every weight row on
+    /// "int8-avx512-vnni", "int8-superblock-avx2" (K-quants), "int8-avx2", or "float32" (the reference matmul, which dequantizes every weight row on
     /// every call: the slow fallback of a type or shape without a fast kernel here).
     public var kernel: String {
         if isPacked { return folio_packed_takes_int8(type) != 0 ? "packed-int8-avx512-vnni" : "packed-float-avx512" }
         guard hasQuantizedKernel(self) else { return "float32" }
+        if usesSuperBlocks(self) { return "int8-superblock-avx2" }
         return folio_qmatmul_type_isa(type) == Int32(FOLIO_ISA_AVX512_VNNI) ? "int8-avx512-vnni" : "int8-avx2"
     }
 }
@@ -151,16 +186,15 @@ public func qmatmul(_ ws: [MatrixRef], _ x: QuantizedActivations, _ ys: [UnsafeM
     precondition(ws.count == ys.count && ws.allSatisfy { !$0.isPacked && $0.cols == x.cols })
     var starts = [0]   // first 4-row group of each matrix in the joint index space
     for w in ws { starts.append(starts.last! + (w.rows + 3) / 4) }
-    let outs = ys.map(SharedPointer.init), q = SharedPointer(x.q), d = SharedPointer(x.xd4), s = SharedPointer(x.xs4)
-    let T = x.T, bounds = starts
+    let outs = ys.map(SharedPointer.init)
+    let bounds = starts
     parallelFor(bounds.last!, minChunk: 4, threads: threads) { g in
         var i = bounds.lastIndex { $0 <= g.lowerBound }!
         var lo = g.lowerBound
         while lo < g.upperBound {
             let w = ws[i], hi = min(g.upperBound, bounds[i + 1])
             let r0 = (lo - bounds[i]) * 4, r1 = min(w.rows, (hi - bounds[i]) * 4)
-            _ = folio_qmatmul_rows(w.type, w.data, Int64(w.rowBytes), Int64(w.cols), Int64(r0), Int64(r1), q.p, d.p, s.p,
-                                   Int64(T), outs[i].p, Int64(w.rows))
+            qmatmulRows(w, x, r0, r1, outs[i].p)
             lo = hi
             i += 1
         }
@@ -183,8 +217,6 @@ public func qmatmul(_ w: MatrixRef, _ x: QuantizedActivations, _ y: UnsafeMutabl
     }
     let groups = (w.rows + 3) / 4
     parallelFor(groups, minChunk: 4, threads: threads) { g in
-        let range = (g.lowerBound * 4)..<min(w.rows, g.upperBound * 4)
-        _ = folio_qmatmul_rows(w.type, w.data, Int64(w.rowBytes), Int64(w.cols), Int64(range.lowerBound), Int64(range.upperBound),
-                               q.p, d.p, s.p, Int64(T), ys.p, Int64(w.rows))
+        qmatmulRows(w, x, g.lowerBound * 4, min(w.rows, g.upperBound * 4), ys.p)
     }
 }

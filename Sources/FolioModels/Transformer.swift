@@ -197,7 +197,8 @@ public final class CausalLM: Sendable {
     func linear(_ ws: [WeightTensor], _ x: UnsafePointer<Float>, _ T: Int, _ ys: [UnsafeMutablePointer<Float>]) {
         // Several in-place quantized matrices on one input: one dispatch for all of them.
         if !options.reference, ws.count > 1, ws.allSatisfy({ !$0.type.isPacked && hasQuantizedKernel($0.ref) }) {
-            let xq = QuantizedActivations(x, T: T, cols: ws[0].ref.cols, threads: options.threads)
+            let xq = QuantizedActivations(x, T: T, cols: ws[0].ref.cols, superBlocks: ws.contains { usesSuperBlocks($0.ref) },
+                                          threads: options.threads)
             qmatmul(ws.map(\.ref), xq, ys, threads: options.threads)
             return
         }
@@ -206,7 +207,8 @@ public final class CausalLM: Sendable {
             let ref = w.ref
             if !options.reference && hasQuantizedKernel(ref) {
                 if xq == nil {
-                    xq = QuantizedActivations(x, T: T, cols: ref.cols, blockSums: ws.contains { $0.type.isPacked }, threads: options.threads)
+                    xq = QuantizedActivations(x, T: T, cols: ref.cols, blockSums: ws.contains { $0.type.isPacked },
+                                              superBlocks: ws.contains { usesSuperBlocks($0.ref) }, threads: options.threads)
                 }
                 qmatmul(ref, xq!, y, threads: options.threads)
             } else if w.type.isPacked {

@@ -45,12 +45,16 @@ struct AsyncEngineTests {
     @Test("while a step runs, admissions, aborts and stats are answered without waiting for it")
     func responsiveDuringStep() async throws {
         let core = try tinyEngine()
-        let flag = Locked((inStep: false, stepDone: false))  // set by the hook on the step thread
+        // Set by the hook on the step thread; `release` by the test once it has been answered.
+        let flag = Locked((inStep: false, stepDone: false, release: false))
         core.faultInjection = { id in
-            // The first forward with "slow" in it stands for a long prefill on a small CPU.
+            // The first forward with "slow" in it stands for a long prefill on a small CPU: it holds the step
+            // until the test has its answers (or 60 s pass, when they waited for the step: the check below fails).
+            // A fixed sleep here made the test depend on how busy the machine's other tests kept the threads.
             if id == "slow", !flag.value.stepDone {
                 flag.withLock { $0.inStep = true }
-                Thread.sleep(forTimeInterval: 2)
+                let deadline = Date().addingTimeInterval(60)
+                while !flag.value.release, Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
                 flag.withLock { $0.stepDone = true }
             }
             return nil
@@ -62,6 +66,7 @@ struct AsyncEngineTests {
         _ = engine.stats
         await engine.abort(id: "other")
         #expect(!flag.value.stepDone, "the admission, stats read and abort waited for the step")
+        flag.withLock { $0.release = true }
         var n = 0
         for try await _ in other { n += 1 }
         #expect(n == 0)  // aborted before it reached the core

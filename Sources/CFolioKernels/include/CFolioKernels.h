@@ -87,6 +87,28 @@ int folio_qmatmul_rows_isa(int isa, int type, const void *w, int64_t row_bytes, 
 int folio_qmatmul_rows_ref(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t row_begin, int64_t row_end,
                            const int8_t *q, const float *xd4, const float *xs4, int64_t T, float *y, int64_t ldy);
 
+// ---- super-block kernels (kquant.c) ----
+// For the 256-element formats (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS): activations quantized per super-block to q[cols],
+// xd[cols/256] (the super-block's scale) and bs[cols/16] (the sum of each 16 values), dot products summed as integers
+// over a super-block (see kquant.c).
+
+/// 1 if `type` is one of the formats above and `cols` a multiple of 256.
+int folio_kmatmul_supported(int type, int64_t cols);
+/// The instruction set folio_kmatmul_rows runs `type` on here: FOLIO_ISA_AVX2, or FOLIO_ISA_SCALAR where the fast path
+/// should not use these kernels (no AVX2, or an AVX-512 VNNI decoder for the type in qmatmul.c).
+int folio_kmatmul_isa(int type);
+/// Quantizes one row of `cols` (a multiple of 256) activations.
+void folio_quantize_act_k(const float *x, int64_t cols, int8_t *q, float *xd, int16_t *bs);
+/// The scalar definition of folio_quantize_act_k.
+void folio_quantize_act_k_ref(const float *x, int64_t cols, int8_t *q, float *xd, int16_t *bs);
+/// Y[t, r] = dot(W[r], X[t]) for rows [row_begin, row_end) and T activation rows (q: [T, cols], xd: [T, cols/256],
+/// bs: [T, cols/16]); Y row stride ldy. Returns -1 for an unsupported type or shape.
+int folio_kmatmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t row_begin, int64_t row_end,
+                       const int8_t *q, const float *xd, const int16_t *bs, int64_t T, float *y, int64_t ldy);
+/// folio_kmatmul_rows on a given instruction set (FOLIO_ISA_SCALAR is the reference); -1 if this CPU lacks it.
+int folio_kmatmul_rows_isa(int isa, int type, const void *w, int64_t row_bytes, int64_t cols, int64_t row_begin, int64_t row_end,
+                           const int8_t *q, const float *xd, const int16_t *bs, int64_t T, float *y, int64_t ldy);
+
 // ---- packed weights (packed.c) ----
 // A matrix repacked once at load into panels of 16 rows interleaved by column (see packed.c), for Q4_0, Q4_1, Q8_0
 // and F32/F16/BF16 weights. Its type id is FOLIO_PACKED | the source type; it takes the same bytes as the source
