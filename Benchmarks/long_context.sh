@@ -4,7 +4,8 @@
 #   prefill of N tokens:  llama-bench -p N -n 0            vs  N / p50(time to first token of N prompt tokens)
 #   decode at depth N:    llama-bench -p 0 -n 64 -d N      vs  p50(64 tokens / time from the first token to the 65th)
 #   (folio bench latency --input-len N --output-len 65 --json: p50_ttft_s, p50_decode_tok_s)
-#   llama.cpp KV: f16 (its default) and q8_0 (-ctk q8_0 -ctv q8_0); Folio KV: FOLIO_KV (default "float16 int8 fp8").
+#   llama.cpp KV: LLAMA_KV (default "f16 q8_0": its default and -ctk q8_0 -ctv q8_0); Folio KV: FOLIO_KV (default
+#   "float16 int8 fp8").
 #   bound at depth: read bandwidth (Benchmarks/membw.c, 2 threads) / (weight bytes + K/V bytes of N positions).
 # Writes Benchmarks/results/long-DATE.jsonl and prints a Markdown table. DEPTHS (default 4096), REPS (default 3),
 # MODEL (default SmolLM2-135M-Instruct Q4_1); LLAMA_FROM=FILE.jsonl reuses an earlier run's llama.cpp rows (same
@@ -17,6 +18,7 @@ REPS=${REPS:-3}
 DEPTHS=${DEPTHS:-4096}
 MODEL=${MODEL:-models/smollm2-135m-instruct-q4_1.gguf}
 FOLIO_KV=${FOLIO_KV:-"float16 int8 fp8"}
+LLAMA_KV=${LLAMA_KV:-"f16 q8_0"}
 folio=.build/release/folio
 mkdir -p Benchmarks/results
 R=Benchmarks/results/long-$(date +%Y%m%d-%H%M).jsonl
@@ -28,7 +30,7 @@ cc -O2 -march=native -pthread Benchmarks/membw.c -o .build/membw
 rec "{\"machine\": true, \"membw\": $(.build/membw 2 2048 7)}"
 for n in $DEPTHS; do
   if [ -n "${LLAMA_FROM:-}" ]; then grep "\"depth\": $n, \"engine\": \"llama.cpp\"" "$LLAMA_FROM" | while read -r l; do rec "$l"; done; fi
-  for kv in $([ -n "${LLAMA_FROM:-}" ] || echo f16 q8_0); do
+  for kv in $([ -n "${LLAMA_FROM:-}" ] || echo $LLAMA_KV); do
     rec "{\"depth\": $n, \"engine\": \"llama.cpp\", \"kv\": \"$kv\", \"prefill\": [$($BIN/llama-bench -m "$MODEL" -t 2 -r "$REPS" -p "$n" -n 0 -ctk $kv -ctv $kv -o jsonl 2>/dev/null | paste -sd,)], \"decode\": [$($BIN/llama-bench -m "$MODEL" -t 2 -r "$REPS" -p 0 -n 64 -d "$n" -ctk $kv -ctv $kv -o jsonl 2>/dev/null | paste -sd,)]}"
   done
   for kv in $FOLIO_KV; do
