@@ -204,7 +204,7 @@ public func qmatmul(_ ws: [MatrixRef], _ x: QuantizedActivations, _ ys: [UnsafeM
 /// y[t, r] = dot(W[r], x[t]) with x quantized (the fast path). Rows are split over `threads` in groups of 4.
 public func qmatmul(_ w: MatrixRef, _ x: QuantizedActivations, _ y: UnsafeMutablePointer<Float>, threads: Int = defaultThreadCount) {
     precondition(x.cols == w.cols, "activation width \(x.cols) != weight columns \(w.cols)")
-    let ys = SharedPointer(y), q = SharedPointer(x.q), d = SharedPointer(x.xd4), s = SharedPointer(x.xs4)
+    let ys = SharedPointer(y), q = SharedPointer(x.q), d = SharedPointer(x.xd4)
     let T = x.T
     if w.isPacked {
         guard let xsb = x.xsb else { preconditionFailure("packed matrix with activations quantized without blockSums") }
