@@ -232,10 +232,8 @@ AVX2_INLINE kprep kq_prep_avx2(const int type, const uint8_t *blk) {
     default: {  // IQ4_XS
         const block_iq4_xs *b = (const block_iq4_xs *)blk;
         p.d = _cvtsh_ss(b->d);
-        uint32_t lo;
-        memcpy(&lo, b->scales_l, 4);
         int16_t ls[8];
-        for (int c = 0; c < 8; c++) ls[c] = (int16_t)((int)(((lo >> (4 * c)) & 0xF) | (((uint32_t)b->scales_h >> (2 * c)) & 3) << 4) - 32);
+        for (int c = 0; c < 8; c++) ls[c] = (int16_t)(iq4_xs_scale(b, c) - 32);
         p.sA = both_halves(_mm_loadu_si128((const __m128i *)ls));
         p.m16 = _mm256_setzero_si256();
         break;
