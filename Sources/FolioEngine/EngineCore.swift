@@ -1,4 +1,5 @@
 import FolioKernels
+import FolioGrammar
 import FolioModels
 import FolioTokenizers
 import FolioWeights
@@ -45,6 +46,8 @@ public final class EngineCore: @unchecked Sendable {
     var groups: [String: RequestGroup] = [:]
     var arrivals = 0
     var eosIds: Set<Int32>
+    /// Compiled structured-output grammars over this tokenizer, with their token-mask caches (shared by requests).
+    public let grammars: GrammarCache
     var promptTokensTotal = 0, generationTokensTotal = 0, steps = 0, computedTokens = 0
 
     public init(model: CausalLM, tokenizer: Tokenizer, config: EngineConfig = EngineConfig(), extraEOS: [Int] = []) throws {
@@ -79,6 +82,7 @@ public final class EngineCore: @unchecked Sendable {
         eosIds = tokenizer.eogIds
         if let e = tokenizer.eosId { eosIds.insert(e) }
         for e in c.eosTokenIds + extraEOS { eosIds.insert(Int32(e)) }
+        grammars = GrammarCache(vocabulary: .of(tokenizer, size: c.vocabSize))
     }
 
     /// Bytes of memory available to this process (Linux MemAvailable), or 8 GiB if unknown.
@@ -185,6 +189,12 @@ public final class EngineCore: @unchecked Sendable {
         let stepGroups = scheduled.map(\.seq.group)
         defer { withExtendedLifetime(stepGroups) {} }
         var (batch, sampleRow, promptRows) = makeBatch(scheduled)
+        // Token masks of this step's constrained samples depend only on their tokens so far: computed on another
+        // thread while the forward pass runs (the sampler computes any that are missing, e.g. forked samples).
+        let maskJobs = MaskJobs(scheduled.map(\.seq).filter { $0.matcher != nil && sampleRow[ObjectIdentifier($0)] != nil })
+        let masks = DispatchGroup()
+        if !maskJobs.seqs.isEmpty { DispatchQueue.global(qos: .userInitiated).async(group: masks) { maskJobs.run() } }
+        defer { masks.wait() }
         var logits: [[Float]]
         do {
             logits = try forward(batch, scheduled)
@@ -205,6 +215,7 @@ public final class EngineCore: @unchecked Sendable {
             (batch, sampleRow, promptRows) = makeBatch(scheduled)
             do { logits = try forward(batch, scheduled) } catch { return outs + failAll(scheduled, error) }
         }
+        masks.wait()
         computedTokens += batch.tokens.count
         for (s, first, row) in promptRows {
             let k = s.group.params.promptLogprobs ?? 0
@@ -307,6 +318,12 @@ public final class EngineCore: @unchecked Sendable {
         }
         s.append(t)
         generationTokensTotal += 1
+        if s.matcher != nil, !s.matcher!.accept(t, stopIds: g.prep.grammarStops) {
+            // The sampler only draws allowed tokens; this is a bug, and it ends this sample, not the engine.
+            g.error = "structured output: token \(t) does not continue the grammar"
+            finish(s, .abort, nil)
+            return
+        }
         let isEOS = !p.ignoreEOS && eosIds.contains(t)
         if !(isEOS && p.skipSpecialTokens) {
             let piece = s.detok.push(t)
@@ -327,6 +344,8 @@ public final class EngineCore: @unchecked Sendable {
         if isEOS { finish(s, .stop, nil); return }
         if g.stopIds.contains(t) { finish(s, .stop, String(t)); return }
         if s.numOutput >= g.maxTokens || s.tokens.count >= maxModelLen { finish(s, .length, nil); return }
+        // Complete, and no stop token may end it (ignore_eos without stop ids): the output is done.
+        if let m = s.matcher, g.prep.grammarStops.isEmpty, m.mustEnd { finish(s, .stop, nil); return }
     }
 
     /// The earliest stop string that ends in the text added since scalar `before`: (scalar offset, length, the string).
@@ -396,4 +415,12 @@ public final class EngineCore: @unchecked Sendable {
         r.error = g.error
         return r
     }
+}
+
+/// The sequences whose masks a step computes beside its forward pass. The engine thread does not touch their
+/// matchers or masks until it has waited for the job, hence the unchecked sendability.
+final class MaskJobs: @unchecked Sendable {
+    let seqs: [EngineSequence]
+    init(_ seqs: [EngineSequence]) { self.seqs = seqs }
+    func run() { for s in seqs { s.updateMask() } }
 }

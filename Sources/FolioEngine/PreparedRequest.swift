@@ -1,3 +1,4 @@
+import FolioGrammar
 import FolioModels
 import FolioTokenizers
 import FolioWeights
@@ -23,6 +24,9 @@ public struct PreparedRequest: Sendable {
     /// Prefix-cache keys of every block (LoRA id, ...) and the cache salt (first block).
     let extraKeys: [String]
     let cacheSalt: String?
+    /// The compiled structured-output grammar, and the tokens that end its output (EOS unless ignored, stop ids).
+    let grammar: CompiledGrammar?
+    let grammarStops: [Int32]
 }
 
 extension EngineCore {
@@ -63,9 +67,17 @@ extension EngineCore {
             }
         }
         let stops = params.stop.map { Array($0.unicodeScalars) }
+        var grammar: CompiledGrammar? = nil
+        if let so = params.structuredOutputs {
+            do { grammar = try grammars.compiled(so) } catch let e as GrammarError {
+                // A whole sentence (the API prints it as it is): "Rule x is left-recursive ...", "The grammar is too large ...".
+                throw FolioError.invalidArgument(name: "structured_outputs", message: e.message.prefix(1).uppercased() + e.message.dropFirst())
+            }
+        }
+        let grammarStops = (params.ignoreEOS ? Set<Int32>() : eosIds).union(params.stopTokenIds).sorted()
         return PreparedRequest(prompt: text, promptTokenIds: ids, params: params, maxTokens: params.maxTokens ?? (maxModelLen - ids.count),
                                badWordIds: bad, allowed: params.allowedTokenIds.map { Array(Set($0)).sorted() },
                                stops: stops, maxStopScalars: stops.map(\.count).max() ?? 0, stopIds: Set(params.stopTokenIds),
-                               extraKeys: extraKeys, cacheSalt: cacheSalt)
+                               extraKeys: extraKeys, cacheSalt: cacheSalt, grammar: grammar, grammarStops: grammarStops)
     }
 }

@@ -1,3 +1,4 @@
+import FolioGrammar
 import FolioModels
 import FolioTokenizers
 import Foundation
@@ -118,6 +119,20 @@ final class EngineSequence {
     /// Logits of the last prompt position, kept by the leader for its forked siblings.
     var pendingLogits: [Float]?
     let arrivalOrder: Int
+    /// This sample's place in its structured-output grammar (each of n samples has its own). Preemption keeps it:
+    /// the tokens it has read stay the sequence's tokens.
+    var matcher: GrammarMatcher?
+    /// The mask buffer the sampler fills (one bit per token), kept to avoid an allocation per step.
+    var maskWords: [UInt64] = []
+    /// The matcher position `maskWords` was computed for (nil: none yet).
+    var maskKey: Int64?
+
+    /// Fills `maskWords` for the matcher's current position, unless it already holds it.
+    func updateMask() {
+        guard let m = matcher, maskKey != m.stateKey else { return }
+        m.fillMask(&maskWords, stopIds: group.prep.grammarStops)
+        maskKey = m.stateKey
+    }
 
     init(group: RequestGroup, index: Int, tokens: [Int32], seed: UInt64, tokenizer: Tokenizer, arrivalOrder: Int) {
         self.group = group
@@ -126,6 +141,7 @@ final class EngineSequence {
         rng = SeededRandom(seed: seed)
         detok = StreamingDetokenizer(tokenizer: tokenizer, skipSpecialTokens: group.params.skipSpecialTokens)
         self.arrivalOrder = arrivalOrder
+        matcher = group.prep.grammar?.matcher()
         if group.params.repetitionPenalty != 1 { seenTokens = Set(tokens) }
     }
 

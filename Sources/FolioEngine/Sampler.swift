@@ -1,3 +1,4 @@
+import FolioGrammar
 import FolioModels
 import FolioTokenizers
 import Foundation
@@ -46,9 +47,25 @@ enum Sampler {
     }
 
     static func sample(_ raw: [Float], seq s: EngineSequence, tokenizer: Tokenizer, eos: Set<Int32>) -> Int32 {
+        let t = draw(raw, seq: s, tokenizer: tokenizer, eos: eos)
+        guard s.matcher != nil, !allowedByGrammar(t, s) else { return t }
+        // Other processors (min_tokens, allowed_token_ids, bad words) banned every token the grammar allows: the
+        // grammar wins, with its most likely token.
+        var best: Int32 = -1
+        for i in raw.indices where allowedByGrammar(Int32(i), s) && (best < 0 || raw[i] > raw[Int(best)]) { best = Int32(i) }
+        return best < 0 ? t : best
+    }
+
+    static func allowedByGrammar(_ t: Int32, _ s: EngineSequence) -> Bool {
+        let w = Int(t) >> 6
+        return t >= 0 && w < s.maskWords.count && s.maskWords[w] >> UInt64(t & 63) & 1 == 1
+    }
+
+    static func draw(_ raw: [Float], seq s: EngineSequence, tokenizer: Tokenizer, eos: Set<Int32>) -> Int32 {
         let p = s.group.params
         var logits = raw
         let V = logits.count
+        if s.matcher != nil { applyGrammar(&logits, s) }
         for (t, b) in p.logitBias where Int(t) < V { logits[Int(t)] += b }
         if let allowed = s.group.prep.allowed {
             // Sorted, unique ids prepared once per request: keep those, mask the rest.
@@ -107,6 +124,22 @@ enum Sampler {
             if r < 0 { return Int32(cand[i]) }
         }
         return Int32(cand.last!)
+    }
+
+    /// Structured outputs: every token the grammar does not allow next gets -inf, before any other processor.
+    static func applyGrammar(_ logits: inout [Float], _ s: EngineSequence) {
+        s.updateMask()
+        let V = logits.count
+        s.maskWords.withUnsafeBufferPointer { w in
+            logits.withUnsafeMutableBufferPointer { l in
+                for word in 0..<(V + 63) / 64 {
+                    let bits = word < w.count ? w[word] : 0
+                    if bits == ~0 { continue }
+                    let base = word * 64
+                    for j in 0..<min(64, V - base) where bits >> UInt64(j) & 1 == 0 { l[base + j] = -.infinity }
+                }
+            }
+        }
     }
 
     /// Bans the last token of each bad word whose other tokens the output just produced (vLLM's bad_words).

@@ -1,3 +1,4 @@
+import FolioGrammar
 import FolioWeights
 
 /// Per-request generation settings, with vLLM's fields and defaults.
@@ -40,6 +41,9 @@ public struct SamplingParams: Sendable {
     public var priority: Int = 0
     /// What each output carries: everything so far, only the step's delta, or only the final output.
     public var outputKind: RequestOutputKind = .cumulative
+    /// What the output must match (JSON Schema, regex, choice, grammar): enforced by token masks before every other
+    /// logit processor; stop tokens are allowed exactly when the output so far is complete.
+    public var structuredOutputs: StructuredOutputs? = nil
     /// The most logprobs a request may ask for per position (vLLM's `max_logprobs`).
     public static let maxLogprobs = 20
     /// The longest stop string or bad word (each token's stop check reads back this far).

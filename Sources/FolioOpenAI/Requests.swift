@@ -1,4 +1,5 @@
 import FolioEngine
+import FolioGrammar
 import FolioTemplates
 import FolioWeights
 import Foundation
@@ -66,7 +67,8 @@ public struct GenerationRequest: Sendable {
         "include_stop_str_in_output", "skip_special_tokens", "allowed_token_ids", "bad_words", "prompt_logprobs",
         "response_format", "chat_template_kwargs", "add_generation_prompt", "continue_final_message", "tools", "tool_choice",
         "documents", "priority", "best_of", "suffix", "parallel_tool_calls", "chat_template", "spaces_between_special_tokens",
-        "cache_salt",
+        "cache_salt", "structured_outputs", "guided_json", "guided_regex", "guided_choice", "guided_grammar",
+        "guided_decoding_backend", "guided_whitespace_pattern",
     ]
 
     /// Field names of `body` that this server does not use (logged, as vLLM does).
@@ -120,12 +122,7 @@ public struct GenerationRequest: Sendable {
                 p.logitBias[t] = Float(b)
             }
         }
-        if let rf = body["response_format"], !rf.isNull {
-            let t = rf["type"]?.stringValue ?? ""
-            guard t == "text" || t == "json_object" else {
-                throw APIError.invalid("response_format type \(t.isEmpty ? "(missing)" : t) is not supported yet (text and json_object are)", param: "response_format")
-            }
-        }
+        p.structuredOutputs = try StructuredOutputsField.parse(body)
         var logprobs: Int? = nil
         switch endpoint {
         case .completions:

@@ -51,7 +51,8 @@ public final class Tokenizer: Sendable {
     let model: TokenModel
     let decodeMode: DecodeMode
     /// Per-id decoded bytes (without the sequence-level leading-space strip).
-    let pieceBytes: [[UInt8]]
+    /// Each token's bytes as it decodes (byte-level BPE pieces mapped back to bytes, byte-fallback tokens as their byte).
+    public let pieceBytes: [[UInt8]]
     /// Hugging Face `clean_up_tokenization_spaces`: `decode` removes the space before punctuation and contractions.
     let cleanUpSpaces: Bool
     let addedTokensByFirstChar: [Character: [AddedToken]]

@@ -1,6 +1,8 @@
 """The CLI on a checkpoint without tokenizer.json (vLLM's skip_tokenizer_init): token ids in and out."""
-import json, os, subprocess
+import json, os, subprocess, sys
 from test_openai import FOLIO, ROOT
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from grammar_common import fnv  # noqa: E402
 
 TINY = os.path.join(ROOT, "Tests", "Fixtures", "models", "hf-tiny", "llama")
 
@@ -26,3 +28,41 @@ def test_generate_and_logits_without_tokenizer():
     assert r.returncode == 1 and "token id 99999 is outside the vocabulary (512)" in r.stderr
     r = folio("generate", "--model", TINY, "--prompt-token-ids", ids, "--max-tokens", str(2**63 - 1), "--ignore-eos", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["finish_reason"] == "length"
+
+
+def test_grammar_mask_walks_equal_xgrammar():
+    """`folio grammar mask --each-step` along xgrammar's recorded walks: the same allowed set after every prefix."""
+    smol = os.path.join(ROOT, "models", "smollm2-135m-instruct-q4_1.gguf")
+    golden = json.load(open(os.path.join(ROOT, "Tests", "Fixtures", "grammar", "xgrammar-walks.json")))
+    picked = [c for c in golden["cases"] if (c["kind"], c["name"], c["seed"]) in
+              {("regex", "date", 1), ("choice", "colors", 1), ("json", "person", 1), ("grammar", "sql", 2)}]
+    assert len(picked) == 4
+    for c in picked:
+        args = ["grammar", "mask", "--model", smol, "--each-step"]
+        if c["kind"] == "json":
+            path = os.path.join(ROOT, ".build", "grammar-cli-schema.json")
+            json.dump(c["spec"], open(path, "w"))
+            args += ["--json-schema", path]
+        elif c["kind"] == "regex":
+            args += ["--regex", c["spec"]]
+        elif c["kind"] == "choice":
+            args += ["--choice", ",".join(c["spec"])]
+        else:
+            path = os.path.join(ROOT, ".build", "grammar-cli.ebnf")
+            open(path, "w").write(c["spec"])
+            args += ["--grammar", path]
+        tokens = c["tokens"][:60]
+        if tokens:
+            args += ["--prefix-token-ids", ",".join(map(str, tokens))]
+        r = folio(*args)
+        assert r.returncode == 0, r.stderr
+        lines = [json.loads(l) for l in r.stdout.splitlines()]
+        assert len(lines) == len(tokens) + 1
+        for k, (line, step) in enumerate(zip(lines, c["steps"])):
+            assert (len(line["allowed"]), fnv(line["allowed"])) == (step["n"], step["h"]), (c["name"], k)
+            assert line["accepting"] == (2 in line["allowed"])
+    # A prefix the grammar refuses is an error naming the token.
+    r = folio("grammar", "mask", "--model", smol, "--regex", "[0-9]+", "--prefix", "12a")
+    assert r.returncode == 1 and "is not allowed by the grammar" in r.stderr
+    r = folio("grammar", "mask", "--model", smol, "--regex", "(?=x)")
+    assert r.returncode == 1 and "regex at 2: lookahead is not supported" in r.stderr
