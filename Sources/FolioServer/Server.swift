@@ -236,7 +236,12 @@ public final class OpenAIServer: Sendable {
                 throw CancellationError()
             }
             for o in outs { metrics.finished(o) }
-            return Self.json(builder.response(outs, echoTexts: g.echo ? g.promptTexts : g.promptTexts.map { _ in nil }))
+            var r = Self.json(builder.response(outs, echoTexts: g.echo ? g.promptTexts : g.promptTexts.map { _ in nil }))
+            // Watching the connection for a disconnect consumes it: Hummingbird closes it after this response. Saying
+            // so keeps clients from sending their next request on a connection that is closing (they saw "Server
+            // disconnected without sending a response" on ~2% of kept-alive requests).
+            r.headers[.connection] = "close"
+            return r
         }
     }
 
@@ -291,7 +296,8 @@ public final class OpenAIServer: Sendable {
             }
             try await writer.finish(nil)
         }
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+        // As for whole responses: the connection is closed after the stream, and the client is told so.
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .connection: "close"], body: body)
     }
 
     func tokenize(_ body: JSONValue) throws -> Response {

@@ -176,9 +176,10 @@ def test_disconnect_aborts(server):
     conn.request("POST", "/v1/completions", json.dumps({"model": "smol", "prompt": "Tell me a story", "max_tokens": 400,
                                                         "stream": True, "ignore_eos": True}),
                  {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"})
+    sock = conn.sock  # the response takes it over (the server says Connection: close)
     resp = conn.getresponse()
     resp.read(200)
-    conn.sock.close(); conn.close()
+    resp.close(); sock.close(); conn.close()
     assert wait_gauge(server, "num_requests_running", 0, 10) == 0
 
 
@@ -209,3 +210,17 @@ def test_queue_full_gives_429():
         assert busy[2].get("Retry-After") and json.loads(busy[1])["error"]["code"] == 429
     finally:
         proc.terminate(); proc.wait(timeout=30)
+
+
+def test_generation_responses_close_their_connection(server):
+    """Watching a request's connection for a disconnect consumes it, so the server closes it after the response; it
+    must say so, or a client reusing the connection sends its next request into a closing socket."""
+    import http.client
+    port = int(server.rsplit(":", 1)[1])
+    for stream in (False, True):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("POST", "/v1/completions", json.dumps({"model": "smol", "prompt": "Hi", "max_tokens": 2, "stream": stream}),
+                     {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"})
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.getheader("Connection") == "close"
+        resp.read(); conn.close()
