@@ -21,12 +21,10 @@ struct Automaton: Sendable {
     init(_ g: Grammar) throws {
         guard !g.rules.isEmpty else { throw GrammarError("the grammar has no rules") }
         var budget = Automaton.maxNFAStates
-        for (ri, r) in g.rules.enumerated() {
+        for r in g.rules {
             var nfa = NFA()
             let s = nfa.new()
-            let e = try nfa.build(r.body, from: s, budget: &budget)
-            nfa.end = e
-            guard ri < g.rules.count else { break }
+            nfa.end = try nfa.build(r.body, from: s, budget: &budget)
             start.append(Int32(edges.count))
             try determinize(nfa, start: s)
         }

@@ -22,7 +22,6 @@ struct EBNFParser {
     var i = 0
     var ruleIds: [String: Int] = [:]
     var defined: Set<String> = []
-    var refLines: [(String, Int)] = []
     var b = GrammarBuilder()
 
     init(_ s: [Unicode.Scalar]) { self.s = s }
@@ -59,7 +58,7 @@ struct EBNFParser {
         while j < s.count, Self.isNameChar(s[j]) { j += 1 }
         guard j > i else { return false }
         while j < s.count, s[j] == " " || s[j] == "\t" || s[j] == "\n" || s[j] == "\r" { j += 1 }
-        return j + 2 < s.count + 0 && s[j] == ":" && s[j + 1] == ":" && s[j + 2] == "="
+        return j + 2 < s.count && s[j] == ":" && s[j + 1] == ":" && s[j + 2] == "="
     }
 
     mutating func id(_ n: String) -> Int {
@@ -75,7 +74,7 @@ struct EBNFParser {
             let at = i
             guard let n = name() else { throw fail("expected a rule name, found \"\(cur.map(String.init) ?? "")\"") }
             skipSpace()
-            guard i + 2 < s.count + 0, s[i] == ":", s[i + 1] == ":", s[i + 2] == "=" else { i = at; throw fail("expected ::= after \(n)") }
+            guard i + 2 < s.count, s[i] == ":", s[i + 1] == ":", s[i + 2] == "=" else { i = at; throw fail("expected ::= after \(n)") }
             i += 3
             guard !defined.contains(n) else { throw fail("rule \(n) is defined twice") }
             defined.insert(n)

@@ -82,12 +82,13 @@ struct SchemaConverter {
         return .ref(r)
     }
 
-    /// One character of a JSON string: anything but `"`, `\` and control characters, or an escape.
-    static let jsonChar = GrammarExpr.alt([
-        .chars(CharSet.complement([0...0x1F, 34...34, 92...92])),
-        .seq([.text("\\"), .alt([.set([34...34, 47...47, 92...92, 98...98, 102...102, 110...110, 114...114, 116...116]),
-                                 .seq([.text("u"), .rep(.set([48...57, 65...70, 97...102]), min: 4, max: 4)])])]),
+    /// A JSON string escape: `\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t` or `\uXXXX`.
+    static let jsonEscape = GrammarExpr.seq([
+        .text("\\"), .alt([.set([34...34, 47...47, 92...92, 98...98, 102...102, 110...110, 114...114, 116...116]),
+                           .seq([.text("u"), .rep(.set([48...57, 65...70, 97...102]), min: 4, max: 4)])]),
     ])
+    /// One character of a JSON string: anything but `"`, `\` and control characters, or an escape.
+    static let jsonChar = GrammarExpr.alt([.chars(CharSet.complement([0...0x1F, 34...34, 92...92])), jsonEscape])
     var jsonChar: GrammarExpr { Self.jsonChar }
 
     // MARK: schemas
@@ -159,14 +160,8 @@ struct SchemaConverter {
         var ruleName = "root"
         if path != "#" {
             guard path.hasPrefix("#/") else { throw fail("$ref \(path) is not a JSON pointer") }
-            var names: [String] = []
-            for raw in path.dropFirst(2).split(separator: "/", omittingEmptySubsequences: false) {
-                let key = String(raw).replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
-                if let arr = target.arrayValue, let i = Int(key), i >= 0, i < arr.count { target = arr[i]; continue }
-                guard let next = target[key] else { throw fail("$ref \(path) does not resolve") }
-                target = next
-                names.append(key)
-            }
+            let names: [String]
+            (target, names) = try pointer(path)
             ruleName = names.map { $0.filter { $0.isLetter || $0.isNumber || $0 == "_" } }.filter { !$0.isEmpty && $0 != "$defs" && $0 != "definitions" }.joined(separator: "_")
             if ruleName.isEmpty { ruleName = "ref" }
         }
@@ -348,12 +343,21 @@ struct SchemaConverter {
 
     func resolve(_ path: String) throws -> JSONValue {
         guard path.hasPrefix("#/") else { throw fail("$ref \(path) does not resolve") }
-        var t = root
-        for k in path.dropFirst(2).split(separator: "/") {
-            guard let n = t[String(k).replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")] else { throw fail("$ref \(path) does not resolve") }
-            t = n
+        return try pointer(path).0
+    }
+
+    /// The value a `#/...` JSON pointer names in the root schema, and the object keys it passed through.
+    func pointer(_ path: String) throws -> (JSONValue, [String]) {
+        var target = root
+        var names: [String] = []
+        for raw in path.dropFirst(2).split(separator: "/", omittingEmptySubsequences: false) {
+            let key = String(raw).replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+            if let arr = target.arrayValue, let i = Int(key), i >= 0, i < arr.count { target = arr[i]; continue }
+            guard let next = target[key] else { throw fail("$ref \(path) does not resolve") }
+            target = next
+            names.append(key)
         }
-        return t
+        return (target, names)
     }
 
     /// A JSON string that is none of `names` (as xgrammar keys additional properties): a rule per node of the
@@ -363,22 +367,20 @@ struct SchemaConverter {
         let plain = names.filter { n in n.unicodeScalars.allSatisfy { c in !special.contains { $0.contains(c.value) } } }
         if plain.isEmpty { return basicRule("string") }
         let rest = GrammarExpr.seq([.star(jsonChar), .text("\"")])
-        let escape = GrammarExpr.seq([.text("\\"), .alt([.set([34...34, 47...47, 92...92, 98...98, 102...102, 110...110, 114...114, 116...116]),
-                                                        .seq([.text("u"), .rep(.set([48...57, 65...70, 97...102]), min: 4, max: 4)])])])
-        func node(_ prefix: [Unicode.Scalar], _ words: [[Unicode.Scalar]]) -> GrammarExpr {
+        func node(_ words: [[Unicode.Scalar]]) -> GrammarExpr {
             let r = b.reserve("\(name)_key")
             var alts: [GrammarExpr] = []
             if !words.contains([]) { alts.append(.text("\"")) }
             var next: [UInt32: [[Unicode.Scalar]]] = [:]
             for w in words where !w.isEmpty { next[w[0].value, default: []].append(Array(w.dropFirst())) }
-            for c in next.keys.sorted() { alts.append(.seq([.chars([c...c]), node(prefix + [Unicode.Scalar(c)!], next[c]!)])) }
+            for c in next.keys.sorted() { alts.append(.seq([.chars([c...c]), node(next[c]!)])) }
             let others = CharSet.complement(CharSet.normalize(special + next.keys.map { $0...$0 }))
             alts.append(.seq([.chars(others), rest]))
-            alts.append(.seq([escape, rest]))
+            alts.append(.seq([Self.jsonEscape, rest]))
             b.define(r, .alt(alts))
             return .ref(r)
         }
-        return .seq([.text("\""), node([], plain.map { Array($0.unicodeScalars) })])
+        return .seq([.text("\""), node(plain.map { Array($0.unicodeScalars) })])
     }
 
     mutating func objectSchema(_ s: JSONValue, name: String, depth: Int) throws -> GrammarExpr {

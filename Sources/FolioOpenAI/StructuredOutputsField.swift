@@ -48,9 +48,7 @@ enum StructuredOutputsField {
                     throw APIError.invalid("structured_outputs has an unknown field \(k)", param: "structured_outputs")
                 }
             }
-            guard kinds.count <= 1 else {
-                throw APIError.invalid("You can only use one kind of structured outputs constraint but multiple are specified: \(kinds.map(\.0).joined(separator: ", "))", param: "structured_outputs")
-            }
+            try oneKind(kinds.map(\.0), param: "structured_outputs")
             found += kinds.map { ("structured_outputs", $0.1) }
         }
         for k in ["guided_json", "guided_regex", "guided_choice", "guided_grammar"] {
@@ -62,12 +60,17 @@ enum StructuredOutputsField {
             default: found.append((k, .grammar(try string(v, k))))
             }
         }
-        guard found.count <= 1 else {
-            throw APIError.invalid("You can only use one kind of structured outputs constraint but multiple are specified: \(found.map(\.0).joined(separator: ", "))", param: found[1].0)
-        }
+        try oneKind(found.map(\.0), param: found.count > 1 ? found[1].0 : "")
         guard let (param, spec) = found.first else { return nil }
         do { _ = try spec.grammar() } catch let e as GrammarError { throw APIError.invalid(e.message, param: param) }
         return spec
+    }
+
+    /// vLLM's error when a request names more than one constraint (`labels`: what it named).
+    static func oneKind(_ labels: [String], param: String) throws {
+        guard labels.count <= 1 else {
+            throw APIError.invalid("You can only use one kind of structured outputs constraint but multiple are specified: \(labels.joined(separator: ", "))", param: param)
+        }
     }
 
     /// A schema object, or its JSON text (vLLM takes both).

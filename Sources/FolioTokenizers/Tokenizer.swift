@@ -50,8 +50,8 @@ public final class Tokenizer: Sendable {
     let preTokenizer: PreTokenizer?
     let model: TokenModel
     let decodeMode: DecodeMode
-    /// Per-id decoded bytes (without the sequence-level leading-space strip).
-    /// Each token's bytes as it decodes (byte-level BPE pieces mapped back to bytes, byte-fallback tokens as their byte).
+    /// Per-id decoded bytes (byte-level BPE pieces mapped back to bytes, byte-fallback tokens as their byte; without
+    /// the sequence-level leading-space strip).
     public let pieceBytes: [[UInt8]]
     /// Hugging Face `clean_up_tokenization_spaces`: `decode` removes the space before punctuation and contractions.
     let cleanUpSpaces: Bool
