@@ -325,12 +325,15 @@ public final class EngineCore: @unchecked Sendable {
             return
         }
         let isEOS = !p.ignoreEOS && eosIds.contains(t)
-        if !(isEOS && p.skipSpecialTokens) {
+        // The token that stops the output (EOS, a stop id) adds no text unless include_stop_str_in_output (vLLM's
+        // detokenizer leaves it out, special or not).
+        if !((isEOS || g.stopIds.contains(t)) && !p.includeStopStrInOutput) {
             let piece = s.detok.push(t)
             if !piece.isEmpty {
                 let before = s.textScalars
                 s.text += piece
                 s.textScalars += piece.unicodeScalars.count
+                s.startGrammarIfDue(textBefore: before)
                 let maxStop = g.prep.maxStopScalars
                 if maxStop > 0, let (at, len, stopStr) = findStop(s, before: before) {
                     let end = p.includeStopStrInOutput ? at + len : at

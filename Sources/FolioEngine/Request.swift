@@ -126,6 +126,18 @@ final class EngineSequence {
     var maskWords: [UInt64] = []
     /// The matcher position `maskWords` was computed for (nil: none yet).
     var maskKey: Int64?
+    /// The grammar starts after `structuredOutputsAfter` appears in the output (reasoning first).
+    var grammarWaiting = false
+
+    /// Starts the grammar once the output text holds the tag it waits for (called after each new token's text;
+    /// `textBefore`: the scalar length before it, so only the new text and a tag's length before it are searched).
+    func startGrammarIfDue(textBefore: Int) {
+        guard grammarWaiting, let tag = group.params.structuredOutputsAfter else { return }
+        let from = max(0, textBefore - tag.unicodeScalars.count)
+        guard String(String.UnicodeScalarView(text.unicodeScalars.dropFirst(from))).contains(tag) else { return }
+        grammarWaiting = false
+        matcher = group.prep.grammar?.matcher()
+    }
 
     /// Fills `maskWords` for the matcher's current position, unless it already holds it.
     func updateMask() {
@@ -141,7 +153,9 @@ final class EngineSequence {
         rng = SeededRandom(seed: seed)
         detok = StreamingDetokenizer(tokenizer: tokenizer, skipSpecialTokens: group.params.skipSpecialTokens)
         self.arrivalOrder = arrivalOrder
-        matcher = group.prep.grammar?.matcher()
+        if group.params.structuredOutputsAfter?.isEmpty == false { grammarWaiting = group.prep.grammar != nil } else {
+            matcher = group.prep.grammar?.matcher()
+        }
         if group.params.repetitionPenalty != 1 { seenTokens = Set(tokens) }
     }
 

@@ -44,6 +44,9 @@ public struct SamplingParams: Sendable {
     /// What the output must match (JSON Schema, regex, choice, grammar): enforced by token masks before every other
     /// logit processor; stop tokens are allowed exactly when the output so far is complete.
     public var structuredOutputs: StructuredOutputs? = nil
+    /// Structured outputs start with the token after the output first contains this text (a reasoning model's
+    /// end-of-thinking tag, `--reasoning-parser`): the thinking before it is free text. Nil: from the first token.
+    public var structuredOutputsAfter: String? = nil
     /// The most logprobs a request may ask for per position (vLLM's `max_logprobs`).
     public static let maxLogprobs = 20
     /// The longest stop string or bad word (each token's stop check reads back this far).

@@ -3,7 +3,8 @@ import Foundation
 
 /// JSON Schema to grammar, in the language xgrammar gives vLLM by default (any JSON whitespace between tokens,
 /// properties in the schema's order, no properties beyond `properties` unless `additionalProperties` says so).
-/// Keywords it cannot enforce are errors naming the keyword, never ignored. Where Folio's language differs from
+/// JSON Schema keywords it cannot enforce are errors naming the keyword, never ignored (words that are not JSON
+/// Schema keywords are, as the specification says). Where Folio's language differs from
 /// xgrammar's on purpose, README.md lists it.
 ///
 /// ```swift
@@ -17,10 +18,13 @@ public enum JSONSchema {
         return c.b.build(root: root)
     }
 
-    /// Annotations: they describe, never constrain.
-    static let annotations: Set<String> = [
-        "title", "description", "default", "examples", "$schema", "$id", "$comment", "readOnly", "writeOnly",
-        "deprecated", "$defs", "definitions", "strict", "discriminator", "contentMediaType", "contentEncoding", "id",
+    /// JSON Schema's own keywords (2020-12 and earlier drafts) that constrain what Folio cannot enforce: errors.
+    /// Words outside JSON Schema's vocabulary (`optional` in Berkeley's function docs, `x-...` extensions) are
+    /// ignored, as the specification says unknown keywords are.
+    static let unenforced: Set<String> = [
+        "not", "if", "then", "else", "patternProperties", "propertyNames", "minProperties", "maxProperties", "uniqueItems",
+        "multipleOf", "contains", "minContains", "maxContains", "dependentRequired", "dependentSchemas", "dependencies",
+        "unevaluatedProperties", "unevaluatedItems", "additionalItems", "$dynamicRef", "$recursiveRef", "contentSchema",
     ]
     static let handled: Set<String> = [
         "type", "properties", "required", "additionalProperties", "enum", "const", "anyOf", "oneOf", "allOf", "$ref",
@@ -97,7 +101,7 @@ struct SchemaConverter {
         guard depth < Self.maxDepth else { throw fail("nested more than \(Self.maxDepth) deep") }
         if let bv = s.boolValue { return bv ? basicRule("any") : try { throw fail("the schema false matches nothing") }() }
         guard let obj = s.objectValue else { throw fail("a schema must be an object or a boolean, got \(s.jsonString)") }
-        for (k, _) in obj where !JSONSchema.handled.contains(k) && !JSONSchema.annotations.contains(k) {
+        for (k, _) in obj where JSONSchema.unenforced.contains(k) {
             throw fail("the keyword \"\(k)\" is not supported")
         }
         var e = try inner(s, name: name, depth: depth)
@@ -327,7 +331,8 @@ struct SchemaConverter {
             guard let o = x.objectValue, x["type"]?.stringValue ?? "object" == "object" else {
                 throw fail("allOf is supported for object schemas only")
             }
-            for (k, _) in o where !["type", "properties", "required", "additionalProperties"].contains(k) && !JSONSchema.annotations.contains(k) {
+            for (k, _) in o where !["type", "properties", "required", "additionalProperties"].contains(k)
+                && (JSONSchema.handled.contains(k) || JSONSchema.unenforced.contains(k)) {
                 throw fail("the keyword \"\(k)\" inside allOf is not supported")
             }
             for (k, v) in x["properties"]?.objectValue ?? [] {

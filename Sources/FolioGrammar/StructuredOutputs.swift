@@ -14,6 +14,8 @@ public enum StructuredOutputs: Sendable, Hashable {
     case regex(String)
     case choice([String])
     case grammar(String)
+    /// Free text with triggered tagged sections (tool calls in a model's format, for `"strict": true` tools).
+    case triggeredTags(TriggeredTags)
 
     public func hash(into h: inout Hasher) { h.combine(cacheKey) }
     public static func == (a: Self, b: Self) -> Bool { a.cacheKey == b.cacheKey }
@@ -26,6 +28,7 @@ public enum StructuredOutputs: Sendable, Hashable {
         case .regex(let r): return "regex:" + r
         case .choice(let c): return "choice:" + JSONValue.array(c.map { .string($0) }).jsonString
         case .grammar(let g): return "grammar:" + g
+        case .triggeredTags(let t): return "tags:" + t.cacheKey
         }
     }
 
@@ -36,6 +39,7 @@ public enum StructuredOutputs: Sendable, Hashable {
         case .jsonObject: return try JSONSchema.grammar(.object([("type", .string("object"))]))
         case .regex(let r): return try Regex.grammar(r)
         case .grammar(let g): return try EBNF.parse(g)
+        case .triggeredTags(let t): return try t.grammar()
         case .choice(let c):
             guard !c.isEmpty else { throw GrammarError("choice must not be empty") }
             var b = GrammarBuilder()

@@ -1,6 +1,7 @@
 import FolioEngine
 import FolioGrammar
 import FolioTemplates
+import FolioTools
 import FolioWeights
 import Foundation
 
@@ -59,6 +60,10 @@ public struct GenerationRequest: Sendable {
     public var endpoint: Endpoint
     /// vLLM's `cache_salt`: prefix-cache entries are shared only between requests with the same salt.
     public var cacheSalt: String?
+    /// Chat: the tools offered and how calls are chosen.
+    public var tools = ToolRequest(tools: nil, choice: .none, parallel: nil, schemas: .none)
+    /// Chat: `chat_template_kwargs` (`enable_thinking` turns a reasoning parser off).
+    public var templateKwargs: [(String, JSONValue)] = []
 
     static let known: Set<String> = [
         "model", "prompt", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p", "n",
@@ -173,13 +178,39 @@ public struct GenerationRequest: Sendable {
                 guard m.objectValue != nil, m["role"]?.stringValue != nil else { throw APIError.invalid("messages[\(i)] needs a role", param: "messages") }
             }
             let kwargs = body["chat_template_kwargs"]?.objectValue ?? []
+            r.templateKwargs = kwargs
             let cont = try f.bool("continue_final_message") ?? false
             let addGen = try f.bool("add_generation_prompt") ?? !cont
             if cont, addGen { throw APIError.invalid("continue_final_message and add_generation_prompt cannot both be true", param: "continue_final_message") }
-            let text = try render(messages, body["tools"], addGen, cont, kwargs)
+            r.tools = try ToolsField.parse(body)
+            let constrained = ["structured_outputs", "guided_json", "guided_regex", "guided_choice"].contains { body[$0].map { !$0.isNull } ?? false }
+            if case .named = r.tools.choice, constrained {
+                throw APIError.invalid("You can only either use constraints for structured outputs or tools, not both.")
+            }
+            // `required` and named choices hold the output to the calls (replacing any response_format, as vLLM does).
+            if let schema = r.tools.forcedSchema { r.params.structuredOutputs = .json(schema) }
+            let text = try render(Self.templateMessages(messages), r.tools.tools, addGen, cont, kwargs)
             r.prompts = [.text(text)]
             r.promptTexts = [text]
         }
         return r
+    }
+
+    /// Messages as templates expect them: an assistant's tool-call `arguments` (a JSON string on the wire) become
+    /// objects, as vLLM passes them.
+    public static func templateMessages(_ messages: JSONValue) -> JSONValue {
+        guard let list = messages.arrayValue else { return messages }
+        return .array(list.map { m in
+            guard case .object(var kv) = m, let ti = kv.firstIndex(where: { $0.0 == "tool_calls" }), let calls = kv[ti].1.arrayValue else { return m }
+            kv[ti].1 = .array(calls.map { c in
+                guard case .object(var ckv) = c, let fi = ckv.firstIndex(where: { $0.0 == "function" }), case .object(var fkv) = ckv[fi].1,
+                      let ai = fkv.firstIndex(where: { $0.0 == "arguments" }), let text = fkv[ai].1.stringValue,
+                      let parsed = try? JSONValue.parse(Data(text.utf8)), parsed.objectValue != nil else { return c }
+                fkv[ai].1 = parsed
+                ckv[fi].1 = .object(fkv)
+                return .object(ckv)
+            })
+            return .object(kv)
+        })
     }
 }

@@ -1,4 +1,5 @@
 import FolioEngine
+import FolioTools
 import FolioWeights
 import Foundation
 
@@ -9,6 +10,9 @@ public struct ResponseBuilder: Sendable {
     public let created: Int
     public let endpoint: Endpoint
     public let logprobs: Int?
+    /// Chat: splits each output into reasoning, content and tool calls (nil: all of it is content).
+    public var chatParser: ChatOutputParser? = nil
+    public var toolChoice: ToolChoice = .none
 
     public init(endpoint: Endpoint, model: String, logprobs: Int?) {
         self.endpoint = endpoint
@@ -68,13 +72,12 @@ public struct ResponseBuilder: Sendable {
                 let lp: JSONValue = logprobs != nil ? logprobsJSON(c.logprobs ?? [], textOffset: 0) : .null
                 switch endpoint {
                 case .chat:
-                    choices.append(.object([("index", .int(pi * n + c.index)),
-                                            ("message", .object([("role", .string("assistant")), ("content", .string(c.text)),
-                                                                 ("refusal", .null), ("annotations", .null), ("audio", .null),
-                                                                 ("function_call", .null), ("tool_calls", .array([])),
-                                                                 ("reasoning_content", .null)])),
-                                            ("logprobs", lp), ("finish_reason", .string(c.finishReason?.rawValue ?? "stop")),
-                                            ("stop_reason", stopReason(c))]))
+                    let m = chatParser?.parse(c.text) ?? ParsedMessage(reasoning: nil, content: c.text, toolCalls: [], toolsCalled: false)
+                    var finish = c.finishReason?.rawValue ?? "stop"
+                    // OpenAI's rule: "tool_calls" for auto and required calls, "stop" for a named one.
+                    if (toolChoice == .auto && m.toolsCalled) || (toolChoice == .required && finish == "stop") { finish = "tool_calls" }
+                    choices.append(.object([("index", .int(pi * n + c.index)), ("message", Self.message(m)),
+                                            ("logprobs", lp), ("finish_reason", .string(finish)), ("stop_reason", stopReason(c))]))
                 case .completions:
                     let text = (echoTexts[pi] ?? "") + c.text
                     choices.append(.object([("index", .int(pi * n + c.index)), ("text", .string(text)), ("logprobs", lp),
@@ -85,6 +88,56 @@ public struct ResponseBuilder: Sendable {
         }
         return .object([("id", .string(id)), ("object", .string(object)), ("created", .int(created)), ("model", .string(model)),
                         ("choices", .array(choices)), ("usage", Self.usage(prompt: promptTokens, completion: completionTokens))])
+    }
+
+    /// A whole assistant message as vLLM writes it (`tool_calls` only when there are calls), with the reasoning
+    /// under both names clients read: `reasoning` (vLLM) and `reasoning_content` (DeepSeek's API, older vLLM).
+    static func message(_ m: ParsedMessage) -> JSONValue {
+        var kv: [(String, JSONValue)] = [("role", .string("assistant")), ("content", m.content.map { .string($0) } ?? .null),
+                                          ("refusal", .null), ("annotations", .null), ("audio", .null), ("function_call", .null)]
+        if !m.toolCalls.isEmpty {
+            kv.append(("tool_calls", .array(m.toolCalls.map { c in
+                .object([("id", .string(ChatOutputParser.makeCallID())), ("type", .string(c.type)),
+                         ("function", .object([("name", .string(c.name)), ("arguments", .string(c.arguments))]))])
+            })))
+        }
+        let r: JSONValue = m.reasoning.map { .string($0) } ?? .null
+        kv.append(("reasoning", r))
+        kv.append(("reasoning_content", r))
+        return .object(kv)
+    }
+
+    /// A stream delta's fields (only those set, as vLLM's `exclude_unset`).
+    static func deltaFields(_ d: MessageDelta) -> [(String, JSONValue)] {
+        var kv: [(String, JSONValue)] = []
+        if let r = d.reasoning { kv.append(("reasoning", .string(r))); kv.append(("reasoning_content", .string(r))) }
+        if let c = d.content { kv.append(("content", .string(c))) }
+        if !d.toolCalls.isEmpty {
+            kv.append(("tool_calls", .array(d.toolCalls.map { t in
+                var o: [(String, JSONValue)] = []
+                if let id = t.id { o.append(("id", .string(id))); o.append(("type", .string("function"))) }
+                o.append(("index", .int(t.index)))
+                var f: [(String, JSONValue)] = []
+                if let n = t.name { f.append(("name", .string(n))) }
+                if let a = t.arguments { f.append(("arguments", .string(a))) }
+                o.append(("function", .object(f)))
+                return .object(o)
+            })))
+        }
+        return kv
+    }
+
+    /// A chat stream chunk carrying a parsed delta (reasoning, content, tool-call pieces) for one choice.
+    public func chunk(index: Int, message d: MessageDelta, logprobs lps: [PositionLogprobs]? = nil, finish: CompletionOutput? = nil,
+                      finishReason: String? = nil, usage: JSONValue? = nil) -> JSONValue {
+        let lp: JSONValue = (logprobs != nil && lps != nil) ? logprobsJSON(lps!, textOffset: 0) : .null
+        var choice: [(String, JSONValue)] = [("index", .int(index)), ("delta", .object(Self.deltaFields(d))), ("logprobs", lp)]
+        choice.append(("finish_reason", finish.map { _ in .string(finishReason ?? "stop") } ?? .null))
+        if let f = finish { choice.append(("stop_reason", stopReason(f))) }
+        var obj: [(String, JSONValue)] = [("id", .string(id)), ("object", .string(chunkObject)), ("created", .int(created)),
+                                          ("model", .string(model)), ("choices", .array([.object(choice)]))]
+        if let usage { obj.append(("usage", usage)) }
+        return .object(obj)
     }
 
     /// A stream chunk for one choice.

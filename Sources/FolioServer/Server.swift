@@ -1,8 +1,10 @@
 import FolioEngine
+import FolioGrammar
 import FolioModels
 import FolioOpenAI
 import FolioTemplates
 import FolioTokenizers
+import FolioTools
 import FolioWeights
 import Foundation
 import Hummingbird
@@ -30,6 +32,12 @@ public struct ServerConfig: Sendable {
     public var idleTimeoutSeconds = 30
     /// The chat page at `/` (`--no-webui` turns it off).
     public var webUI = true
+    /// `--enable-auto-tool-choice`: `tool_choice: "auto"` parses calls out of the model's text.
+    public var enableAutoToolChoice = false
+    /// `--tool-call-parser`: the model family's call format (`ToolParsers.names`).
+    public var toolCallParser: String? = nil
+    /// `--reasoning-parser`: splits thinking from the answer (`ReasoningParsers.names`).
+    public var reasoningParser: String? = nil
     /// Renders the metrics text for /metrics (the Prometheus registry `folio serve` bootstrapped).
     public var renderMetrics: @Sendable () -> String = { "" }
     public init(servedModelName: String) { self.servedModelName = servedModelName }
@@ -201,7 +209,8 @@ public final class OpenAIServer: Sendable {
             }
             // Streams carry deltas (O(new tokens) per step); a whole response needs only each request's final output.
             g.params.outputKind = g.stream ? .delta : .finalOnly
-            let builder = ResponseBuilder(endpoint: endpoint, model: config.servedModelName, logprobs: g.logprobs)
+            var builder = ResponseBuilder(endpoint: endpoint, model: config.servedModelName, logprobs: g.logprobs)
+            if endpoint == .chat { try configureParsing(&g, &builder) }
             let base = "\(builder.id)-\(counter.withLock { $0 += 1; return $0 })"
             let ids = g.prompts.indices.map { "\(base)-\($0)" }
             var streams: [AsyncThrowingStream<RequestOutput, any Error>] = []
@@ -245,6 +254,49 @@ public final class OpenAIServer: Sendable {
         }
     }
 
+    /// Tool calling and reasoning for a chat request, as vLLM decides them: which parser reads the output, the
+    /// 400s for choices the server was not started for, and where structured outputs begin.
+    func configureParsing(_ g: inout GenerationRequest, _ b: inout ResponseBuilder) throws {
+        var tools: (any ToolCallParser)? = nil
+        switch g.tools.choice {
+        case .none: break
+        case .auto:
+            guard config.enableAutoToolChoice, let name = config.toolCallParser else {
+                throw APIError.invalid("\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set")
+            }
+            tools = ToolParsers.make(name, tools: g.tools.schemas)
+            // Strict tools: calls in the parser's format are held to their schemas (hermes format; the request's
+            // own structured outputs, if any, win).
+            if ["hermes", "qwen3_json"].contains(name), g.params.structuredOutputs == nil, let tags = g.tools.hermesStrictTags {
+                g.params.structuredOutputs = .triggeredTags(tags)
+            }
+        case .required, .named:
+            guard config.toolCallParser != nil else {
+                let what: String
+                if case .named(let n) = g.tools.choice { what = "function \"\(n)\"" } else { what = "\"required\"" }
+                throw APIError.invalid("tool_choice=\(what) requires --tool-call-parser to be set")
+            }
+            if case .named(let n) = g.tools.choice { tools = NamedToolCall(name: n) } else { tools = RequiredToolCalls() }
+        }
+        // Tool tags are special tokens in some vocabularies: keep them in the text the parser reads (vLLM's
+        // adjust_request: hermes when tools may be called, its engine-based parsers always).
+        if let name = config.toolCallParser {
+            if ["qwen3_xml", "qwen3_coder", "mistral", "granite"].contains(name)
+                || (["hermes", "qwen3_json"].contains(name) && g.tools.tools != nil && g.tools.choice != .none) {
+                g.params.skipSpecialTokens = false
+            }
+        }
+        var reasoning: (any ReasoningParser)? = nil
+        if let name = config.reasoningParser {
+            let thinking = g.templateKwargs.first(where: { $0.0 == "enable_thinking" })?.1.boolValue ?? true
+            reasoning = ReasoningParsers.make(name, enableThinking: thinking)
+            // Structured outputs hold the answer, not the thinking before it.
+            if g.params.structuredOutputs != nil, let tag = reasoning?.endTag { g.params.structuredOutputsAfter = tag }
+        }
+        if tools != nil || reasoning != nil { b.chatParser = ChatOutputParser(reasoning: reasoning, tools: tools) }
+        b.toolChoice = g.tools.choice
+    }
+
     /// The SSE response. A client that closes its connection aborts its requests at once, even those still waiting
     /// for their first token (nothing would be written to notice it otherwise).
     func streamResponse(_ req: Request, _ g: GenerationRequest, _ b: ResponseBuilder, _ streams: [AsyncThrowingStream<RequestOutput, any Error>],
@@ -255,6 +307,10 @@ public final class OpenAIServer: Sendable {
             var promptTokens = 0, completion = 0
             var sentRole = Set<Int>()
             var offsets: [Int: Int] = [:]
+            // Chat with a tool or reasoning parser: each choice's text so far, and its parser's stream state.
+            var texts: [Int: String] = [:]
+            var parsers: [Int: ChatOutputParser] = [:]
+            var toolsStreamed = Set<Int>()
             func send(_ s: String) async throws { try await writer.write(ByteBuffer(string: s)) }
             do {
                 try await req.body.consumeWithInboundCloseHandler { _ in
@@ -272,6 +328,22 @@ public final class OpenAIServer: Sendable {
                                 if b.endpoint == .completions, g.echo, offsets[idx] == nil, let t = g.promptTexts[pi] { delta = t + delta }
                                 let lps = c.logprobs  // this step's positions (delta outputs)
                                 let finished = c.finishReason != nil
+                                if let template = b.chatParser {
+                                    var p = parsers[idx] ?? template
+                                    texts[idx, default: ""] += delta
+                                    let d = finished ? p.finish(texts[idx]!) : p.update(texts[idx]!)
+                                    parsers[idx] = p
+                                    if !d.toolCalls.isEmpty { toolsStreamed.insert(idx) }
+                                    if d.isEmpty && !finished && (lps?.isEmpty ?? true) { continue }
+                                    var reason = c.finishReason?.rawValue ?? "stop"
+                                    // OpenAI's rule: "tool_calls" when calls were streamed (not for a named tool).
+                                    if toolsStreamed.contains(idx), reason == "stop", b.toolChoice == .auto || b.toolChoice == .required { reason = "tool_calls" }
+                                    let usage: JSONValue? = g.continuousUsage ? ResponseBuilder.usage(prompt: o.promptTokenIds.count, completion: c.numTokens) : nil
+                                    try await send(ResponseBuilder.sse(b.chunk(index: idx, message: d, logprobs: lps, finish: finished ? c : nil,
+                                                                               finishReason: reason, usage: usage)))
+                                    if finished { completion += c.numTokens }
+                                    continue
+                                }
                                 if delta.isEmpty && !finished && (lps?.isEmpty ?? true) { continue }
                                 let usage: JSONValue? = g.continuousUsage ? ResponseBuilder.usage(prompt: o.promptTokenIds.count, completion: c.numTokens) : nil
                                 try await send(ResponseBuilder.sse(b.chunk(index: idx, delta: delta, logprobs: lps, textOffset: offsets[idx] ?? 0,
@@ -306,7 +378,7 @@ public final class OpenAIServer: Sendable {
         var ids: [Int32]
         if let msgs = body["messages"], !msgs.isNull {
             guard msgs.arrayValue != nil else { throw APIError.invalid("messages must be a list of messages", param: "messages") }
-            let text = try render(msgs, body["tools"], body["add_generation_prompt"]?.boolValue ?? true, false, [])
+            let text = try render(GenerationRequest.templateMessages(msgs), body["tools"], body["add_generation_prompt"]?.boolValue ?? true, false, [])
             ids = core.tokenizer.encode(text, addSpecialTokens: f ?? false)
         } else if let p = body["prompt"]?.stringValue {
             ids = core.tokenizer.encode(p, addSpecialTokens: f ?? true)

@@ -160,7 +160,8 @@ public indirect enum Value: Sendable, Equatable {
         }
     }
 
-    static func pythonFloat(_ d: Double) -> String {
+    /// Python's `repr` of a float.
+    public static func pythonFloat(_ d: Double) -> String {
         if d.isNaN { return "nan" }
         if d.isInfinite { return d > 0 ? "inf" : "-inf" }
         if d == d.rounded(), abs(d) < 1e16 {

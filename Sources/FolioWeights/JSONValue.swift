@@ -99,22 +99,25 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     public static func quote(_ str: String, into s: inout String) {
         s += "\""
-        for u in str.unicodeScalars {
-            switch u {
-            case "\"": s += "\\\""
-            case "\\": s += "\\\\"
-            case "\n": s += "\\n"
-            case "\r": s += "\\r"
-            case "\t": s += "\\t"
-            case "\u{08}": s += "\\b"
-            case "\u{0C}": s += "\\f"
-            default:
-                if u.value < 0x20 {
-                    s += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16)
-                } else { s.unicodeScalars.append(u) }
-            }
-        }
+        for u in str.unicodeScalars { appendEscaped(u, into: &s) }
         s += "\""
+    }
+
+    /// One scalar of a JSON string body, escaped as Python's `json.dumps(ensure_ascii=False)` escapes it.
+    public static func appendEscaped(_ u: Unicode.Scalar, into s: inout String) {
+        switch u {
+        case "\"": s += "\\\""
+        case "\\": s += "\\\\"
+        case "\n": s += "\\n"
+        case "\r": s += "\\r"
+        case "\t": s += "\\t"
+        case "\u{08}": s += "\\b"
+        case "\u{0C}": s += "\\f"
+        default:
+            if u.value < 0x20 {
+                s += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16)
+            } else { s.unicodeScalars.append(u) }
+        }
     }
 }
 

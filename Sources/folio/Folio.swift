@@ -11,7 +11,7 @@ struct Folio: AsyncParsableCommand {
         commandName: "folio",
         abstract: "Folio: an LLM inference engine in Swift.",
         subcommands: [Serve.self, Generate.self, Chat.self, Bench.self, Tokenize.self, Logits.self, Inspect.self, TemplateCommand.self,
-                      GrammarCommand.self])
+                      GrammarCommand.self, ParseCommand.self])
 
     /// Runs `body`, printing any error on stderr and exiting 1 (JSON results go to stdout).
     static func run(_ body: () throws -> Void) throws {

@@ -5,6 +5,7 @@ import FolioOpenAI
 import FolioServer
 import FolioTemplates
 import FolioTokenizers
+import FolioTools
 import FolioWeights
 import Foundation
 import Hummingbird
@@ -30,12 +31,25 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "stop strings (and bad_words) in one request.") var maxStopSequences: Int = 64
     @Option(help: "Seconds a connection may send nothing while idle or mid-request before it is closed.") var httpIdleTimeout: Int = 30
     @Flag(help: "Do not serve the chat page at /.") var noWebui = false
+    @Flag(help: "Let tool_choice \"auto\" parse tool calls out of the model's text (needs --tool-call-parser).") var enableAutoToolChoice = false
+    @Option(help: "The model's tool-call format: \(ToolParsers.names.joined(separator: ", ")).") var toolCallParser: String?
+    @Option(help: "Split thinking from the answer: \(ReasoningParsers.names.joined(separator: ", ")).") var reasoningParser: String?
     @OptionGroup var engine: EngineOptions
 
     func run() async throws {
         try await Folio.runAsync {
             var logger = Logger(label: "folio")
             logger.logLevel = .info
+            // vLLM's checks, before the model loads.
+            if enableAutoToolChoice, toolCallParser == nil {
+                throw FolioError.invalidArgument(name: "--enable-auto-tool-choice", message: "--enable-auto-tool-choice requires --tool-call-parser")
+            }
+            if let p = toolCallParser, ToolParsers.make(p) == nil {
+                throw FolioError.invalidArgument(name: "--tool-call-parser", message: "unknown parser \(p); choose from \(ToolParsers.names.joined(separator: ", "))")
+            }
+            if let p = reasoningParser, ReasoningParsers.make(p) == nil {
+                throw FolioError.invalidArgument(name: "--reasoning-parser", message: "unknown parser \(p); choose from \(ReasoningParsers.names.joined(separator: ", "))")
+            }
             guard FileManager.default.fileExists(atPath: model) else {
                 throw FolioError.io(path: model, message: "no such model (run scripts/fetch-models.sh, or pass --model)")
             }
@@ -76,6 +90,9 @@ struct Serve: AsyncParsableCommand {
             cfg.limits.maxStopSequences = maxStopSequences
             cfg.idleTimeoutSeconds = httpIdleTimeout
             cfg.webUI = !noWebui
+            cfg.enableAutoToolChoice = enableAutoToolChoice
+            cfg.toolCallParser = toolCallParser
+            cfg.reasoningParser = reasoningParser
             // Only `folio serve` bootstraps a metrics backend: Prometheus, rendered at /metrics.
             let registry = PrometheusCollectorRegistry()
             var factory = PrometheusMetricsFactory(registry: registry)

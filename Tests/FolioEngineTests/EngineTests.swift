@@ -201,6 +201,10 @@ struct EngineTests {
         var s = greedy(10); s.stopTokenIds = [first]
         let st = try runAll(e, [("s", .tokens(prompt), s)])["s"]!.outputs[0]
         #expect(st.tokenIds == [first] && st.finishReason == .stop && st.stopReason == String(first))
+        // As vLLM's detokenizer: the stopping token adds no text unless include_stop_str_in_output.
+        #expect(st.text == "")
+        var si = s; si.includeStopStrInOutput = true
+        #expect(try runAll(e, [("si", .tokens(prompt), si)])["si"]!.outputs[0].text == e.tokenizer.decode([first]))
         s.minTokens = 3
         let mt = try runAll(e, [("m", .tokens(prompt), s)])["m"]!.outputs[0]
         #expect(mt.tokenIds.count >= 3 && !mt.tokenIds.prefix(3).contains(first))

@@ -43,6 +43,30 @@ struct StructuredOutputEngineTests {
         #expect(e.allBlocksFree)
     }
 
+    @Test("with a reasoning tag, the grammar starts with the token after the tag: the free part is the unconstrained output")
+    func startsAfterTag() throws {
+        let prompt = Array(prompts(1, seed: 4)[0].prefix(30))
+        var free = SamplingParams.greedy
+        free.maxTokens = 30
+        free.ignoreEOS = true
+        let e = try tinyEngine()
+        let base = try runAll(e, [("free", .tokens(prompt), free)])["free"]!.outputs[0].tokenIds
+        // The tag: the text of two tokens of the free output (first found after the token that completes it).
+        let tag = e.tokenizer.decode(Array(base[3..<5]))
+        try #require(!tag.trimmingCharacters(in: .whitespaces).isEmpty && !tag.contains("\u{FFFD}"))
+        let k = (1...base.count).first { e.tokenizer.decode(Array(base[..<$0])).contains(tag) }!
+        var p = free
+        p.structuredOutputs = .regex("[a-z ]+ [0-9]{1,3}( [a-z]+)*")
+        p.structuredOutputsAfter = tag
+        let out = try runAll(e, [("c", .tokens(prompt), p)])["c"]!.outputs[0].tokenIds
+        #expect(Array(out[..<k]) == Array(base[..<k]), "before the tag the output is free")
+        let g = try CompiledGrammar.bytes(Regex.grammar("[a-z ]+ [0-9]{1,3}( [a-z]+)*"))
+        let rest = e.tokenizer.decode(Array(out[k...]))
+        #expect(g.match(rest).prefix, "after the tag the grammar holds: \(rest.debugDescription)")
+        #expect(!g.match(e.tokenizer.decode(Array(base[k...]))).prefix, "the unconstrained continuation would not have matched")
+        #expect(e.allBlocksFree)
+    }
+
     @Test("a bad spec fails the request at admission naming structured_outputs")
     func badSpec() throws {
         let e = try tinyEngine()

@@ -146,6 +146,9 @@ struct JSONSchemaTests {
             #expect(schemaError(#"{"type": "\#(t)", "\#(k)": \#(v)}"#) == #"JSON schema: the keyword "\#(k)" is not supported"#)
         }
         #expect(schemaError(#"{"type": "tuple"}"#) == #"JSON schema: unknown type "tuple""#)
+        // Words that are not JSON Schema keywords are ignored, as the specification says (Berkeley's function docs
+        // write "optional" lists; OpenAPI writes x- extensions).
+        #expect(schemaError(#"{"type": "object", "properties": {"a": {"type": "integer", "x-unit": "cm"}}, "optional": ["a"]}"#) == nil)
         #expect(schemaError("[1]") == "JSON schema: a schema must be an object or a boolean, got [1]")
     }
 }

@@ -1,6 +1,6 @@
 """End-to-end tests of `folio serve` with the official `openai` client (run by scripts/test.sh).
 Starts the server on a free loopback port with SmolLM2 and drives it as vLLM users would."""
-import json, os, socket, subprocess, sys, time, threading, urllib.request
+import contextlib, json, os, socket, subprocess, sys, time, threading, urllib.request
 import pytest
 import openai
 
@@ -28,6 +28,18 @@ def start_server(*args):
     else:
         proc.kill(); raise RuntimeError(proc.stdout.read().decode())
     return proc, base
+
+
+@contextlib.contextmanager
+def serving(*args):
+    """`start_server(*args)` for a `with` block (or a fixture): yields the base URL; on leaving, SIGTERM must stop
+    the server gracefully (exit 0)."""
+    proc, base = start_server(*args)
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
 
 
 @pytest.fixture(scope="module")
