@@ -90,7 +90,8 @@ public enum ToolParsers {
 extension String {
     /// Length of the longest suffix of `self` that is a proper prefix of `tag` (a tag that may be arriving).
     func partialOverlap(with tag: String) -> Int {
-        let t = Array(tag.unicodeScalars), s = Array(unicodeScalars)
+        // Only the last tag-length scalars matter (streams call this on the whole output at every token).
+        let t = Array(tag.unicodeScalars), s = Array(unicodeScalars.suffix(max(t.count - 1, 0)))
         var n = min(t.count - 1, s.count)
         while n > 0 {
             if Array(s[(s.count - n)...]) == Array(t[..<n]) { return n }
