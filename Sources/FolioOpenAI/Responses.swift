@@ -108,7 +108,7 @@ public struct ResponseBuilder: Sendable {
     }
 
     /// A stream delta's fields (only those set, as vLLM's `exclude_unset`).
-    static func deltaFields(_ d: MessageDelta) -> [(String, JSONValue)] {
+    public static func deltaFields(_ d: MessageDelta) -> [(String, JSONValue)] {
         var kv: [(String, JSONValue)] = []
         if let r = d.reasoning { kv.append(("reasoning", .string(r))); kv.append(("reasoning_content", .string(r))) }
         if let c = d.content { kv.append(("content", .string(c))) }

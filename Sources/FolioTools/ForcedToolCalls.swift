@@ -20,21 +20,8 @@ public struct RequiredToolCalls: ToolCallParser {
 
     public func partial(_ text: String) -> PartialToolCalls {
         let s = Array(text.unicodeScalars)
-        var p = PartialToolCalls(content: "")
-        var at = 0
-        while at < s.count, s[at].properties.isWhitespace { at += 1 }
-        guard at < s.count, s[at] == "[" else { return p }
-        at += 1
-        while at < s.count {
-            while at < s.count, s[at] == "," || s[at].properties.isWhitespace { at += 1 }
-            guard at < s.count, s[at] == "{" else { break }
-            let json = StableJSON(s, from: at)
-            guard !json.invalid, let name = json.completeString("name") else { break }
-            p.calls.append(.init(name: name, arguments: json.member("parameters")?.text ?? ""))
-            guard json.complete else { break }
-            at = json.end
-        }
-        return p
+        guard let at = s.firstIndex(where: { !$0.properties.isWhitespace }), s[at] == "[" else { return PartialToolCalls(content: "") }
+        return PartialToolCalls(content: "", calls: PartialToolCalls.jsonList(s, from: at, argumentKeys: ["parameters"]))
     }
 }
 

@@ -64,18 +64,7 @@ public struct MistralToolParser: ToolCallParser {
             }
             return out
         }
-        var out: [PartialToolCalls.Call] = []
-        var at = start + 1
-        while at < s.count {
-            while at < s.count, s[at] == "," || s[at].properties.isWhitespace { at += 1 }
-            guard at < s.count, s[at] == "{" else { break }
-            let json = StableJSON(s, from: at)
-            guard !json.invalid, let name = json.completeString("name") else { break }
-            out.append(.init(name: name, arguments: (json.member("arguments") ?? json.member("parameters"))?.text ?? ""))
-            guard json.complete else { break }
-            at = json.end
-        }
-        return out
+        return PartialToolCalls.jsonList(s, from: start, argumentKeys: ["arguments", "parameters"])
     }
 
     public func extract(_ text: String) -> ExtractedToolCalls {

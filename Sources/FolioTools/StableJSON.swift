@@ -102,12 +102,14 @@ public struct StableJSON: Sendable {
             defer { output.append(contentsOf: piece.unicodeScalars) }
             try r.string { JSONValue.appendEscaped($0, into: &piece) }
             piece += "\""
-        default:
-            let start = r.i
-            let v = try r.value(depth: depth)  // a number or a literal
-            if case .int = v, r.atEnd { r.i = start; throw JSONScanner.Failure.incomplete }
-            if case .float = v, r.atEnd, !(r.s[r.i - 1] == "N" || r.s[r.i - 1] == "y") { r.i = start; throw JSONScanner.Failure.incomplete }
+        case "-", "0"..."9":
+            guard !(r.s[r.i] == "-" && r.i + 1 < r.s.count && r.s[r.i + 1] == "I") else { emit(try r.value(depth: depth).dumps); return }
+            // A number is certain once something follows it ("1" may still become "12" or "1.5").
+            let (v, complete) = try r.number()
+            guard complete else { throw JSONScanner.Failure.incomplete }
             emit(v.dumps)
+        default:
+            emit(try r.value(depth: depth).dumps)  // a literal: certain once read
         }
     }
 }

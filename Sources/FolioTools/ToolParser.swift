@@ -32,6 +32,24 @@ public struct ExtractedToolCalls: Sendable, Equatable {
 /// What is certain of an output that is still being generated: content that can be sent, and the calls begun so
 /// far. Every field only grows as text arrives (a stream sends the difference).
 public struct PartialToolCalls: Sendable, Equatable {
+    /// The calls of a JSON list of `{"name": ..., KEY: {...}}` objects still arriving, from its `[` at `start`: each
+    /// call with a complete name and the certain text of its first `argumentKeys` member, up to the first call that
+    /// is not complete.
+    static func jsonList(_ s: [Unicode.Scalar], from start: Int, argumentKeys: [String]) -> [Call] {
+        var out: [Call] = []
+        var at = start + 1
+        while at < s.count {
+            while at < s.count, s[at] == "," || s[at].properties.isWhitespace { at += 1 }
+            guard at < s.count, s[at] == "{" else { break }
+            let json = StableJSON(s, from: at)
+            guard !json.invalid, let name = json.completeString("name") else { break }
+            out.append(.init(name: name, arguments: argumentKeys.lazy.compactMap { json.member($0) }.first?.text ?? ""))
+            guard json.complete else { break }
+            at = json.end
+        }
+        return out
+    }
+
     public struct Call: Sendable, Equatable {
         /// Known once complete (names are sent whole).
         public var name: String?

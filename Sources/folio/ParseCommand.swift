@@ -1,4 +1,5 @@
 import ArgumentParser
+import FolioOpenAI
 import FolioTokenizers
 import FolioTools
 import FolioWeights
@@ -11,7 +12,7 @@ struct ParseCommand: ParsableCommand {
         abstract: "Parse a model output as the server would: {\"content\", \"reasoning\", \"tool_calls\": [...]}.",
         discussion: """
             With --stream the text is fed token by token (the model's tokenizer, special tokens kept) and the output \
-            adds "deltas" (each step's OpenAI delta) and "streamed" (the deltas reassembled).
+            adds "deltas" (each step's delta, as the server streams it) and "streamed" (the deltas reassembled).
             """)
     @Option(help: "Tool-call parser: \(ToolParsers.names.joined(separator: ", ")).") var toolCallParser: String?
     @Option(help: "Reasoning parser: \(ReasoningParsers.names.joined(separator: ", ")).") var reasoningParser: String?
@@ -56,7 +57,7 @@ struct ParseCommand: ParsableCommand {
                 var calls: [(name: String, args: String)] = []
                 func take(_ d: MessageDelta) {
                     guard !d.isEmpty else { return }
-                    deltas.append(.object(Self.fields(d)))
+                    deltas.append(.object(ResponseBuilder.deltaFields(d)))  // as the server streams it
                     reasoningText += d.reasoning ?? ""
                     content += d.content ?? ""
                     for t in d.toolCalls {
@@ -85,20 +86,5 @@ struct ParseCommand: ParsableCommand {
     static func json(_ m: ParsedMessage) -> JSONValue {
         .object([("content", m.content.map { .string($0) } ?? .null), ("reasoning", m.reasoning.map { .string($0) } ?? .null),
                  ("tool_calls", .array(m.toolCalls.map { .object([("name", .string($0.name)), ("arguments", .string($0.arguments))]) }))])
-    }
-
-    static func fields(_ d: MessageDelta) -> [(String, JSONValue)] {
-        var kv: [(String, JSONValue)] = []
-        if let r = d.reasoning { kv.append(("reasoning", .string(r))) }
-        if let c = d.content { kv.append(("content", .string(c))) }
-        if !d.toolCalls.isEmpty {
-            kv.append(("tool_calls", .array(d.toolCalls.map { t in
-                var o: [(String, JSONValue)] = [("index", .int(t.index))]
-                if let n = t.name { o.append(("name", .string(n))) }
-                if let a = t.arguments { o.append(("arguments", .string(a))) }
-                return .object(o)
-            })))
-        }
-        return kv
     }
 }
