@@ -25,6 +25,8 @@ public struct EngineStats: Sendable {
     public var kvWasteTokens = 0
     /// Token positions run through the model (prompt chunks + decodes); prefix-cache hits and forks save these.
     public var computedTokens = 0
+    /// Speculative decoding's counters (nil: speculation off).
+    public var specDecode: SpecDecodeStats?
 }
 
 /// The step loop: schedule, one batched forward over every scheduled token, sample, detokenize, report.
@@ -43,14 +45,20 @@ public final class EngineCore: @unchecked Sendable {
     let cache: PagedKVCache
     let kv: KVCacheManager
     let scheduler: Scheduler
+    let runner: ModelRunner
+    let processor: OutputProcessor
+    let speculator: Speculator?
     var groups: [String: RequestGroup] = [:]
     var arrivals = 0
     var eosIds: Set<Int32>
     /// Compiled structured-output grammars over this tokenizer, with their token-mask caches (shared by requests).
     public let grammars: GrammarCache
-    var promptTokensTotal = 0, generationTokensTotal = 0, steps = 0, computedTokens = 0
+    var promptTokensTotal = 0, steps = 0, computedTokens = 0
 
-    public init(model: CausalLM, tokenizer: Tokenizer, config: EngineConfig = EngineConfig(), extraEOS: [Int] = []) throws {
+    /// `draftModel`: the proposer for `config.speculative` with method `draft_model` (loaded by the caller from
+    /// its `model` path; `SpeculativeConfig.loadDraft`).
+    public init(model: CausalLM, tokenizer: Tokenizer, config: EngineConfig = EngineConfig(), extraEOS: [Int] = [],
+                draftModel: CausalLM? = nil) throws {
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
@@ -75,13 +83,34 @@ public final class EngineCore: @unchecked Sendable {
         if !config.enableChunkedPrefill, config.maxNumBatchedTokens < maxModelLen {
             throw FolioError.invalidArgument(name: "max_num_batched_tokens", message: "\(config.maxNumBatchedTokens) is below max_model_len \(maxModelLen) with chunked prefill off")
         }
-        let cacheRef = cache
+        var draft: DraftModelProposer? = nil
+        if let spec = config.speculative {
+            try spec.validate()
+            if spec.method == .draftModel {
+                guard let dm = draftModel else { throw SpeculativeConfig.bad("method 'draft_model' needs the draft model loaded") }
+                draft = try DraftModelProposer(model: dm, target: c, numBlocks: blocks, blockSize: config.blockSize, dtype: dtype,
+                                               method: spec.draftSampleMethod)
+            }
+        }
+        let cacheRef = cache, draftCache = draft?.cache
         kv = KVCacheManager(numBlocks: blocks, blockSize: config.blockSize, prefixCaching: config.enablePrefixCaching,
-                            window: window, copyBlock: { cacheRef.copyBlock($0, to: $1) })
-        scheduler = Scheduler(config: config, kv: kv)
+                            window: window, copyBlock: { cacheRef.copyBlock($0, to: $1); draftCache?.copyBlock($0, to: $1) })
+        speculator = config.speculative.map { Speculator(config: $0, draft: draft) }
+        if let spec = speculator, spec.config.adaptive {
+            // What a forward over more tokens costs here: the speculator's prices (into blocks no request holds yet).
+            let upTo = min(64, config.maxNumBatchedTokens)
+            spec.costs = ModelRunner.measureCosts(model, cache, upTo: upTo)
+            if let d = draft { spec.draftCosts = ModelRunner.measureCosts(d.model, d.cache, upTo: min(upTo, config.maxNumSeqs)) }
+            if ProcessInfo.processInfo.environment["FOLIO_SPEC_DEBUG"] != nil {
+                FileHandle.standardError.write(Data("speculation costs (ms, 1...): \(spec.costs.prefix(16).map { String(format: "%.2f", $0 * 1000) })\n".utf8))
+            }
+        }
+        scheduler = Scheduler(config: config, kv: kv, speculator: speculator, maxModelLen: maxModelLen)
+        runner = ModelRunner(model: model, cache: cache, draft: draft)
         eosIds = tokenizer.eogIds
         if let e = tokenizer.eosId { eosIds.insert(e) }
         for e in c.eosTokenIds + extraEOS { eosIds.insert(Int32(e)) }
+        processor = OutputProcessor(tokenizer: tokenizer, eosIds: eosIds, maxModelLen: maxModelLen, scheduler: scheduler, speculator: speculator)
         grammars = GrammarCache(vocabulary: .of(tokenizer, size: c.vocabSize))
     }
 
@@ -142,7 +171,7 @@ public final class EngineCore: @unchecked Sendable {
         }
         g.metrics.finished = Date()
         groups[g.id] = nil
-        return output(g)
+        return processor.output(g)
     }
 
     public var stats: EngineStats {
@@ -153,7 +182,7 @@ public final class EngineCore: @unchecked Sendable {
         s.prefixCacheHits = kv.hits
         s.prefixCacheHitTokens = kv.hitTokens
         s.promptTokens = promptTokensTotal
-        s.generationTokens = generationTokensTotal
+        s.generationTokens = processor.generationTokens
         s.numRunning = scheduler.running.count
         s.numWaiting = scheduler.waiting.count
         s.kvCacheUsage = kv.usage
@@ -162,6 +191,7 @@ public final class EngineCore: @unchecked Sendable {
         s.steps = steps
         s.computedTokens = computedTokens
         s.kvWasteTokens = scheduler.running.reduce(0) { $0 + $1.blockTable.count * config.blockSize - $1.numComputed }
+        s.specDecode = speculator?.stats
         return s
     }
 
@@ -170,129 +200,76 @@ public final class EngineCore: @unchecked Sendable {
 
     /// Testing hook: called with each scheduled request's id before a forward pass; an error it returns makes
     /// that pass fail, as a fault in the model would (tests use it to check that a fault fails one request only).
-    public var faultInjection: (@Sendable (String) -> (any Error)?)?
+    public var faultInjection: (@Sendable (String) -> (any Error)?)? {
+        get { runner.faultInjection }
+        set { runner.faultInjection = newValue }
+    }
 
-    /// One engine step. Returns an output for every request that made progress (or finished) in it. A request
-    /// whose forward pass fails is failed alone (its output carries `error`); the others go on.
+    /// One engine step: schedule, propose, one batched forward, sample or verify, report. Returns an output for
+    /// every request that made progress (or finished) in it. A request whose forward pass fails is failed alone
+    /// (its output carries `error`); the others go on.
     public func step() throws -> [RequestOutput] {
+        let stepStart = DispatchTime.now().uptimeNanoseconds
         var scheduled = scheduler.schedule()
-        var outs: [RequestOutput] = []
-        guard !scheduled.isEmpty else {
-            // With nothing running, a waiting request that still cannot be scheduled never will be.
-            if scheduler.running.isEmpty, let s = scheduler.waiting.first(where: { $0.status == .waiting }) {
-                outs.append(fail(s.group, "\(s.tokens.count) tokens do not fit the free KV cache"))
-            }
-            return outs
-        }
+        guard !scheduled.isEmpty else { return failUnschedulable() }
         steps += 1
         // Sequences reference their group unowned: keep this step's groups alive while failed ones leave `groups`.
         let stepGroups = scheduled.map(\.seq.group)
         defer { withExtendedLifetime(stepGroups) {} }
-        var (batch, sampleRow, promptRows) = makeBatch(scheduled)
+        runner.proposeDrafts(&scheduled)
         // Token masks of this step's constrained samples depend only on their tokens so far: computed on another
-        // thread while the forward pass runs (the sampler computes any that are missing, e.g. forked samples).
-        let maskJobs = MaskJobs(scheduled.map(\.seq).filter { $0.matcher != nil && sampleRow[ObjectIdentifier($0)] != nil })
-        let masks = DispatchGroup()
-        if !maskJobs.seqs.isEmpty { DispatchQueue.global(qos: .userInitiated).async(group: masks) { maskJobs.run() } }
+        // thread while the forward pass runs (the sampler computes any that are missing: forks, verified positions).
+        let masks = MaskJobs(scheduled.filter { $0.seq.matcher != nil && $0.seq.numComputed + $0.numNew == $0.seq.tokens.count }.map(\.seq))
+        masks.start()
         defer { masks.wait() }
-        var logits: [[Float]]
-        do {
-            logits = try forward(batch, scheduled)
-        } catch {
-            // Find the requests that fail alone (batch-invariant kernels: each alone computes what it would in the batch).
-            var failed = Set<ObjectIdentifier>()
-            for sch in scheduled where !failed.contains(ObjectIdentifier(sch.seq.group)) {
-                let (one, _, _) = makeBatch([sch])
-                do { _ = try forward(one, [sch]) } catch {
-                    failed.insert(ObjectIdentifier(sch.seq.group))
-                    outs.append(fail(sch.seq.group, "\(error)"))
-                }
-            }
-            // Only the batch as a whole fails: fail its requests rather than retry forever.
-            if failed.isEmpty { return outs + failAll(scheduled, error) }
-            scheduled.removeAll { failed.contains(ObjectIdentifier($0.seq.group)) }
-            guard !scheduled.isEmpty else { return outs }
-            (batch, sampleRow, promptRows) = makeBatch(scheduled)
-            do { logits = try forward(batch, scheduled) } catch { return outs + failAll(scheduled, error) }
-        }
+        var outs: [RequestOutput] = []
+        let forwardStart = DispatchTime.now().uptimeNanoseconds
+        guard let (batch, logits) = forwardIsolatingFaults(&scheduled, &outs) else { return outs }
+        let forwardEnd = DispatchTime.now().uptimeNanoseconds
         masks.wait()
-        computedTokens += batch.tokens.count
-        for (s, first, row) in promptRows {
-            let k = s.group.params.promptLogprobs ?? 0
-            if s.group.promptLogprobs.isEmpty { s.group.promptLogprobs = [nil] }
-            var r = row
-            for p in first..<min(first + scheduledCount(scheduled, s), s.promptLength - 1) {
-                s.group.promptLogprobs.append(Sampler.logprobs(logits[r], chosen: s.tokens[p + 1], k: k, tokenizer: tokenizer))
-                r += 1
-            }
-            if s.group.promptLogprobs.count >= s.promptLength { s.group.promptLogprobsDone = true }
-        }
+        computedTokens += batch.batch.tokens.count
+        processor.recordPromptLogprobs(batch, logits, scheduled)
+        for sch in scheduled { processor.advance(sch, batch, logits, kv: kv) }
         var touched: [String: RequestGroup] = [:]
-        for sch in scheduled {
-            let s = sch.seq
-            s.numComputed += sch.numNew
-            kv.cacheFullBlocks(s)
-            touched[s.group.id] = s.group
-            guard let row = sampleRow[ObjectIdentifier(s)] else { continue }
-            let l = logits[row]
-            if s.index == 0, s.numOutput == 0 {
-                // The prompt is done: the other samples share its blocks and draw from the same distribution.
-                for sib in s.group.sequences where sib.status == .waitingForFork {
-                    kv.fork(sib, from: s)
-                    scheduler.waiting.removeAll { $0 === sib }
-                    sib.status = .running
-                    scheduler.running.append(sib)
-                    appendToken(sib, Sampler.sample(l, seq: sib, tokenizer: tokenizer, eos: eosIds), logits: l)
-                }
-            }
-            appendToken(s, Sampler.sample(l, seq: s, tokenizer: tokenizer, eos: eosIds), logits: l)
-        }
+        for sch in scheduled { touched[sch.seq.group.id] = sch.seq.group }
         for (id, g) in touched.sorted(by: { $0.key < $1.key }) where groups[id] != nil {
             if g.finished {
                 g.metrics.finished = Date()
                 groups[id] = nil
             } else if g.params.outputKind == .finalOnly { continue }
-            outs.append(output(g))
+            outs.append(processor.output(g))
         }
+        speculator?.observe(tokens: batch.batch.tokens.count, forward: Double(forwardEnd - forwardStart) / 1e9,
+                            total: Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9)
         return outs
     }
 
-    /// The ragged batch for `scheduled`: its tokens, positions and slots, which logits rows to keep, the row each
-    /// sampling sequence reads, and where each prompt-logprobs request's rows start.
-    func makeBatch(_ scheduled: [ScheduledSequence]) -> (ForwardBatch, [ObjectIdentifier: Int], [(EngineSequence, Int, Int)]) {
-        var batch = ForwardBatch()
-        var sampleRow: [ObjectIdentifier: Int] = [:]
-        var promptRows: [(EngineSequence, Int, Int)] = []  // (seq, first position, first row)
-        let bs = config.blockSize
-        for (si, sch) in scheduled.enumerated() {
-            let s = sch.seq
-            batch.blockTables.append(s.blockTable.map(Int32.init))
-            if s.group.metrics.firstScheduled == nil { s.group.metrics.firstScheduled = Date() }
-            let wantPrompt = s.group.params.promptLogprobs != nil && s.index == 0 && !s.group.promptLogprobsDone
-                && s.numComputed < s.promptLength
-            let firstRow = batch.logitIndices.count
-            for p in s.numComputed..<(s.numComputed + sch.numNew) {
-                let idx = batch.tokens.count
-                batch.tokens.append(s.tokens[p])
-                batch.positions.append(Int32(p))
-                batch.sequence.append(Int32(si))
-                batch.slots.append(Int32(s.blockTable[p / bs] * bs + p % bs))
-                if wantPrompt, p < s.promptLength - 1 { batch.logitIndices.append(idx) }
-            }
-            if wantPrompt { promptRows.append((s, s.numComputed, firstRow)) }
-            if s.numComputed + sch.numNew == s.tokens.count {
-                sampleRow[ObjectIdentifier(s)] = batch.logitIndices.count
-                batch.logitIndices.append(batch.tokens.count - 1)
-            }
-        }
-        return (batch, sampleRow, promptRows)
+    /// With nothing running, a waiting request that still cannot be scheduled never will be: it fails.
+    func failUnschedulable() -> [RequestOutput] {
+        guard scheduler.running.isEmpty, let s = scheduler.waiting.first(where: { $0.status == .waiting }) else { return [] }
+        return [fail(s.group, "\(s.tokens.count) tokens do not fit the free KV cache")]
     }
 
-    func forward(_ batch: ForwardBatch, _ scheduled: [ScheduledSequence]) throws -> [[Float]] {
-        if let hook = faultInjection {
-            for sch in scheduled { if let e = hook(sch.seq.group.id) { throw e } }
+    /// The step's forward. When it fails, each request is run alone to find the ones that fail by themselves
+    /// (batch-invariant kernels: alone, each computes what it would in the batch); those fail, the rest run again.
+    /// Nil when no request is left to run.
+    func forwardIsolatingFaults(_ scheduled: inout [ScheduledSequence], _ outs: inout [RequestOutput]) -> (StepBatch, [[Float]])? {
+        var batch = runner.makeBatch(scheduled)
+        do { return (batch, try runner.forward(batch, scheduled)) } catch {
+            var failed = Set<ObjectIdentifier>()
+            for sch in scheduled where !failed.contains(ObjectIdentifier(sch.seq.group)) {
+                do { _ = try runner.forward(runner.makeBatch([sch]), [sch]) } catch {
+                    failed.insert(ObjectIdentifier(sch.seq.group))
+                    outs.append(fail(sch.seq.group, "\(error)"))
+                }
+            }
+            // Only the batch as a whole fails: fail its requests rather than retry forever.
+            if failed.isEmpty { outs += failAll(scheduled, error); return nil }
+            scheduled.removeAll { failed.contains(ObjectIdentifier($0.seq.group)) }
+            guard !scheduled.isEmpty else { return nil }
+            batch = runner.makeBatch(scheduled)
+            do { return (batch, try runner.forward(batch, scheduled)) } catch { outs += failAll(scheduled, error); return nil }
         }
-        return try model.forward(batch: batch, kv: cache)
     }
 
     /// Fails one request: retired as by `abort`, its output carrying `error`.
@@ -306,124 +283,17 @@ public final class EngineCore: @unchecked Sendable {
         scheduled.compactMap { sch in groups[sch.seq.group.id] != nil ? fail(sch.seq.group, "\(error)") : nil }
     }
 
-    func scheduledCount(_ s: [ScheduledSequence], _ seq: EngineSequence) -> Int { s.first { $0.seq === seq }?.numNew ?? 0 }
-
-    func appendToken(_ s: EngineSequence, _ t: Int32, logits: [Float]) {
-        let g = s.group, p = g.params
-        if g.metrics.firstToken == nil { g.metrics.firstToken = Date() }
-        if let k = p.logprobs {
-            let lp = Sampler.logprobs(logits, chosen: t, k: k, tokenizer: tokenizer)
-            s.logprobs.append(lp)
-            s.cumulativeLogprob += lp.chosen.logprob
-        }
-        s.append(t)
-        generationTokensTotal += 1
-        if s.matcher != nil, !s.matcher!.accept(t, stopIds: g.prep.grammarStops) {
-            // The sampler only draws allowed tokens; this is a bug, and it ends this sample, not the engine.
-            g.error = "structured output: token \(t) does not continue the grammar"
-            finish(s, .abort, nil)
-            return
-        }
-        let isEOS = !p.ignoreEOS && eosIds.contains(t)
-        // The token that stops the output (EOS, a stop id) adds no text unless include_stop_str_in_output (vLLM's
-        // detokenizer leaves it out, special or not).
-        if !((isEOS || g.stopIds.contains(t)) && !p.includeStopStrInOutput) {
-            let piece = s.detok.push(t)
-            if !piece.isEmpty {
-                let before = s.textScalars
-                s.text += piece
-                s.textScalars += piece.unicodeScalars.count
-                s.startGrammarIfDue(textBefore: before)
-                let maxStop = g.prep.maxStopScalars
-                if maxStop > 0, let (at, len, stopStr) = findStop(s, before: before) {
-                    let end = p.includeStopStrInOutput ? at + len : at
-                    s.text = String(String.UnicodeScalarView(s.text.unicodeScalars.prefix(end)))
-                    s.textScalars = end
-                    finish(s, .stop, stopStr, stoppedByString: true)
-                    return
-                }
-            }
-        }
-        if isEOS { finish(s, .stop, nil); return }
-        if g.stopIds.contains(t) { finish(s, .stop, String(t)); return }
-        if s.numOutput >= g.maxTokens || s.tokens.count >= maxModelLen { finish(s, .length, nil); return }
-        // Complete, and no stop token may end it (ignore_eos without stop ids): the output is done.
-        if let m = s.matcher, g.prep.grammarStops.isEmpty, m.mustEnd { finish(s, .stop, nil); return }
-    }
-
-    /// The earliest stop string that ends in the text added since scalar `before`: (scalar offset, length, the string).
-    /// Earlier text was checked when it was added, so only starts whose match reaches past `before` are tried:
-    /// O(new text x stop length) per token, whatever the length of the output.
-    func findStop(_ s: EngineSequence, before: Int) -> (Int, Int, String)? {
-        let from = max(0, before - s.group.prep.maxStopScalars + 1)
-        let v = s.text.unicodeScalars
-        let tail = Array(v[v.index(v.endIndex, offsetBy: -(s.textScalars - from))...])
-        var best: (Int, Int, String)? = nil
-        for (si, st) in s.group.prep.stops.enumerated() where st.count <= tail.count {
-            var i = max(0, before - st.count + 1) - from
-            while i + st.count <= tail.count, best.map({ from + i < $0.0 }) ?? true {
-                if tail[i] == st[0], tail[i..<(i + st.count)].elementsEqual(st) {
-                    best = (from + i, st.count, s.group.params.stop[si])
-                    break
-                }
-                i += 1
-            }
-        }
-        return best
-    }
-
-    func finish(_ s: EngineSequence, _ reason: FinishReason, _ stop: String?, stoppedByString: Bool = false) {
-        if !stoppedByString {
-            let rest = s.detok.pendingText()
-            s.text += rest
-            s.textScalars += rest.unicodeScalars.count
-        }
-        s.finishReason = reason
-        s.stopReason = stop
-        s.status = .finished
-        scheduler.remove(s)
-    }
-
-    func output(_ g: RequestGroup) -> RequestOutput {
-        let holdBack = max(0, g.prep.maxStopScalars - 1)
-        let kind = g.params.outputKind
-        let outs = g.sequences.map { s -> CompletionOutput in
-            // While running, hold back text that may be the start of a stop string.
-            let visibleCount = s.isFinished ? s.textScalars : max(s.emittedChars, s.textScalars - holdBack)
-            let v = s.text.unicodeScalars
-            let from = v.index(v.endIndex, offsetBy: -(s.textScalars - s.emittedChars))
-            let to = v.index(v.endIndex, offsetBy: -(s.textScalars - visibleCount))
-            let delta = String(String.UnicodeScalarView(v[from..<to]))
-            let deltaIds = Array(s.tokens[(s.promptLength + s.emittedTokens)...])
-            let deltaLps = s.logprobs.count > s.emittedLogprobs ? Array(s.logprobs[s.emittedLogprobs...]) : []
-            s.emittedChars = visibleCount
-            s.emittedTokens = s.numOutput
-            s.emittedLogprobs = s.logprobs.count
-            let whole = kind != .delta
-            let text = whole ? (visibleCount == s.textScalars ? s.text : String(String.UnicodeScalarView(v[..<to]))) : delta
-            return CompletionOutput(index: s.index, text: text, tokenIds: whole ? Array(s.outputIds) : deltaIds, deltaText: delta,
-                                    deltaTokenIds: deltaIds, numTokens: s.numOutput,
-                                    cumulativeLogprob: g.params.logprobs != nil ? s.cumulativeLogprob : nil,
-                                    logprobs: g.params.logprobs != nil ? (whole ? s.logprobs : deltaLps) : nil,
-                                    finishReason: s.finishReason, stopReason: s.stopReason)
-        }
-        var promptLps: [PositionLogprobs?]? = nil
-        if g.params.promptLogprobs != nil {
-            // Prompt logprobs go out once: with the first output (delta) or in full (otherwise).
-            promptLps = kind == .delta ? Array(g.promptLogprobs.dropFirst(g.promptLogprobsEmitted)) : g.promptLogprobs
-            g.promptLogprobsEmitted = g.promptLogprobs.count
-        }
-        var r = RequestOutput(requestId: g.id, prompt: g.prompt, promptTokenIds: g.promptTokenIds, promptLogprobs: promptLps, outputs: outs,
-                              finished: g.finished, numCachedTokens: g.sequences.map(\.numCachedTokens).max() ?? 0, metrics: g.metrics)
-        r.error = g.error
-        return r
-    }
 }
 
 /// The sequences whose masks a step computes beside its forward pass. The engine thread does not touch their
 /// matchers or masks until it has waited for the job, hence the unchecked sendability.
 final class MaskJobs: @unchecked Sendable {
     let seqs: [EngineSequence]
+    let group = DispatchGroup()
     init(_ seqs: [EngineSequence]) { self.seqs = seqs }
-    func run() { for s in seqs { s.updateMask() } }
+    func start() {
+        guard !seqs.isEmpty else { return }
+        DispatchQueue.global(qos: .userInitiated).async(group: group) { for s in self.seqs { s.updateMask() } }
+    }
+    func wait() { group.wait() }
 }

@@ -21,7 +21,8 @@ public final class LLM: @unchecked Sendable {
         let model = try CausalLM.load(path: path, options: options)
         let tok = try Tokenizer.load(modelPath: path)
         generationConfig = try? GenerationConfig.load(modelPath: path)
-        engine = try EngineCore(model: model, tokenizer: tok, config: config, extraEOS: generationConfig?.eosTokenIds ?? [])
+        let draft = try config.speculative?.loadDraft(options: options)
+        engine = try EngineCore(model: model, tokenizer: tok, config: config, extraEOS: generationConfig?.eosTokenIds ?? [], draftModel: draft)
         chatTemplate = try ChatTemplate.load(modelPath: path)
     }
 

@@ -128,6 +128,16 @@ final class EngineSequence {
     var maskKey: Int64?
     /// The grammar starts after `structuredOutputsAfter` appears in the output (reasoning first).
     var grammarWaiting = false
+    /// Speculative decoding: the tokens proposed to follow `tokens` this step (verified with them, never part of
+    /// `tokens` until accepted), and for a probabilistic draft model the distribution each was drawn from.
+    var draft: [Int32] = []
+    var draftProbs: [[Float]]? = nil
+    /// Positions whose K/V the draft model has computed (its own cache, the same block table).
+    var draftComputed = 0
+    /// Estimated chance that a proposed token is accepted (moving average over this sample's verifications).
+    var acceptance = Speculator.priorAcceptance
+    /// The proposer's per-sample state (the suffix proposer's trie of this sample's tokens).
+    var proposerState: AnyObject?
 
     /// Starts the grammar once the output text holds the tag it waits for (called after each new token's text;
     /// `textBefore`: the scalar length before it, so only the new text and a tag's length before it are searched).

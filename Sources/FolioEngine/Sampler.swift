@@ -62,6 +62,11 @@ enum Sampler {
     }
 
     static func draw(_ raw: [Float], seq s: EngineSequence, tokenizer: Tokenizer, eos: Set<Int32>) -> Int32 {
+        distribution(raw, seq: s, eos: eos).draw(&s.rng)
+    }
+
+    /// The distribution the next token is drawn from: every processor applied (greedy: its argmax).
+    static func distribution(_ raw: [Float], seq s: EngineSequence, eos: Set<Int32>) -> TokenDistribution {
         let p = s.group.params
         var logits = raw
         let V = logits.count
@@ -92,7 +97,7 @@ enum Sampler {
         if p.temperature == 0 {
             var best = 0
             for i in 1..<V where logits[i] > logits[best] { best = i }
-            return Int32(best)
+            return TokenDistribution(greedy: Int32(best))
         }
         for i in 0..<V { logits[i] /= p.temperature }
         var cand = Array(0..<V)
@@ -117,13 +122,7 @@ enum Sampler {
             probs = keep.map { probs[$0] }
             total = probs.reduce(0, +)
         }
-        guard total > 0, total.isFinite else { return Int32(cand.first ?? 0) }
-        var r = s.rng.nextUnit() * total
-        for (i, pr) in probs.enumerated() {
-            r -= pr
-            if r < 0 { return Int32(cand[i]) }
-        }
-        return Int32(cand.last!)
+        return TokenDistribution(candidates: cand, weights: probs, total: total)
     }
 
     /// Structured outputs: every token the grammar does not allow next gets -inf, before any other processor.
@@ -153,5 +152,40 @@ enum Sampler {
             for j in 0..<n where out[out.count - n + j] != ids[j] { match = false; break }
             if match, Int(last) < logits.count { logits[Int(last)] = -.infinity }
         }
+    }
+}
+
+/// A next-token distribution after every logit processor: a point (greedy) or candidate ids with unnormalized
+/// weights (`total` their sum).
+public struct TokenDistribution: Sendable {
+    public var greedy: Int32?
+    public var candidates: [Int] = []
+    public var weights: [Double] = []
+    public var total = 0.0
+
+    public init(greedy: Int32) { self.greedy = greedy }
+    public init(candidates: [Int], weights: [Double], total: Double) {
+        self.candidates = candidates
+        self.weights = weights
+        self.total = total
+    }
+
+    /// The probability of token `t`.
+    public func probability(_ t: Int32) -> Double {
+        if let g = greedy { return g == t ? 1 : 0 }
+        guard total > 0, let i = candidates.firstIndex(of: Int(t)) else { return 0 }
+        return weights[i] / total
+    }
+
+    /// One draw (greedy: its token; no randomness used).
+    public func draw(_ rng: inout SeededRandom) -> Int32 {
+        if let g = greedy { return g }
+        guard total > 0, total.isFinite else { return Int32(candidates.first ?? 0) }
+        var r = rng.nextUnit() * total
+        for (i, pr) in weights.enumerated() {
+            r -= pr
+            if r < 0 { return Int32(candidates[i]) }
+        }
+        return Int32(candidates.last!)
     }
 }

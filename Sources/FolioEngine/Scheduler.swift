@@ -19,28 +19,40 @@ public struct EngineConfig: Sendable {
     /// KV element type; nil = vLLM's `auto`: the checkpoint's 16-bit type (bfloat16 for bfloat16 checkpoints,
     /// float16 otherwise). float32 is the reference; int8 and fp8 (e4m3) take a quarter of float32's memory.
     public var kvCacheDType: KVCacheDType? = nil
+    /// Speculative decoding (vLLM's `--speculative-config`); nil: off.
+    public var speculative: SpeculativeConfig? = nil
     public init() {}
 }
 
-/// One sequence's share of a step: `numNew` tokens from `numComputed` on.
+/// One sequence's share of a step: `numNew` tokens from `numComputed` on, then `numSpec` proposed tokens
+/// (`seq.draft`) verified in the same forward.
 struct ScheduledSequence {
     let seq: EngineSequence
     let numNew: Int
+    var numSpec = 0
 }
 
 /// vLLM V1's scheduler: no prefill or decode phases. Each step has a token budget; running sequences go first
 /// (a decode needs 1 token, an unfinished prompt the rest of its chunk), then waiting ones. When blocks run out,
 /// the lowest-priority running sequence is preempted (its blocks freed; it recomputes later).
+///
+/// Speculative tokens are tokens to compute like any other: after the step's real tokens are scheduled, the
+/// speculator picks each decoding sample's proposal length within what is left of the budget, and the sample's
+/// blocks grow to hold them (a sample the pool cannot grow for does not speculate; nothing is preempted for it).
 final class Scheduler {
     let config: EngineConfig
     let kv: KVCacheManager
+    let speculator: Speculator?
+    let maxModelLen: Int
     var waiting: [EngineSequence] = []
     var running: [EngineSequence] = []
     var numPreemptions = 0
 
-    init(config: EngineConfig, kv: KVCacheManager) {
+    init(config: EngineConfig, kv: KVCacheManager, speculator: Speculator? = nil, maxModelLen: Int = .max) {
         self.config = config
         self.kv = kv
+        self.speculator = speculator
+        self.maxModelLen = maxModelLen
     }
 
     /// Which running sequence to give up first: FCFS takes the newest; `priority` the largest priority value
@@ -61,6 +73,8 @@ final class Scheduler {
         let s = running.remove(at: i)
         kv.free(s)
         s.numComputed = 0
+        s.draftComputed = 0
+        s.draft = []
         s.status = .waiting
         numPreemptions += 1
         // Back to the front of the queue, in arrival order.
@@ -97,7 +111,7 @@ final class Scheduler {
             budget -= numNew
             i += 1
         }
-        guard !preempted else { return out }
+        guard !preempted else { return reserveSpeculativeTokens(out, budget: budget) }
         var w = 0
         while w < waiting.count, budget > 0, running.count < config.maxNumSeqs {
             let s = waiting[w]
@@ -116,7 +130,42 @@ final class Scheduler {
             out.append(ScheduledSequence(seq: s, numNew: numNew))
             budget -= numNew
         }
+        return reserveSpeculativeTokens(out, budget: budget)
+    }
+
+    /// Gives the decoding samples of `out` their speculative tokens (see the type's note).
+    func reserveSpeculativeTokens(_ out: [ScheduledSequence], budget: Int) -> [ScheduledSequence] {
+        guard let spec = speculator, budget > 0 else { return out }
+        var out = out
+        let idx = out.indices.filter { i in
+            let s = out[i].seq
+            return out[i].numNew == 1 && s.numComputed + 1 == s.tokens.count && s.numOutput > 0
+        }
+        guard !idx.isEmpty else { return out }
+        let seqs = idx.map { out[$0].seq }
+        let draftRoom = spec.draft?.maxPositions ?? .max
+        let limits = seqs.map { s in
+            max(0, min(maxModelLen - s.tokens.count, s.group.maxTokens - s.numOutput - 1, draftRoom - s.tokens.count))
+        }
+        let sampling = out.filter { $0.seq.numComputed + $0.numNew == $0.seq.tokens.count }.count
+        let k = spec.plan(seqs, limits: limits, baseTokens: out.reduce(0) { $0 + $1.numNew }, sampling: sampling, budget: budget)
+        for (j, i) in idx.enumerated() where k[j] > 0 {
+            if kv.allocateSlots(out[i].seq, 1 + k[j]) { out[i].numSpec = k[j] } else { out[i].seq.draft = [] }
+        }
         return out
+    }
+
+    /// Starts the samples waiting for `leader`'s prompt (n > 1): they share its blocks from now on.
+    func startForks(of leader: EngineSequence) -> [EngineSequence] {
+        let sibs = leader.group.sequences.filter { $0.status == .waitingForFork }
+        guard !sibs.isEmpty else { return [] }
+        waiting.removeAll { $0.status == .waitingForFork && $0.group === leader.group }
+        for sib in sibs {
+            kv.fork(sib, from: leader)
+            sib.status = .running
+            running.append(sib)
+        }
+        return sibs
     }
 
     func remove(_ s: EngineSequence) {

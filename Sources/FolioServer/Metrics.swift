@@ -11,6 +11,9 @@ final class ServerMetrics: @unchecked Sendable {
     let running, waiting, kvUsage: Gauge
     let prefixQueries, prefixHits, promptTokens, generationTokens, preemptions: Counter
     let ttft, itl, e2e, queue: Recorder
+    /// Speculative decoding (vLLM's spec_decode counters; per position labelled `position`).
+    let specDrafts, specDraftTokens, specAccepted: Counter
+    var specPerPos: [Counter] = []
     var last = EngineStats()
 
     init(model: String) {
@@ -27,6 +30,9 @@ final class ServerMetrics: @unchecked Sendable {
         itl = Recorder(label: "folio:inter_token_latency_seconds", dimensions: dims, aggregate: true)
         e2e = Recorder(label: "folio:e2e_request_latency_seconds", dimensions: dims, aggregate: true)
         queue = Recorder(label: "folio:request_queue_time_seconds", dimensions: dims, aggregate: true)
+        specDrafts = Counter(label: "folio:spec_decode_num_drafts_total", dimensions: dims)
+        specDraftTokens = Counter(label: "folio:spec_decode_num_draft_tokens_total", dimensions: dims)
+        specAccepted = Counter(label: "folio:spec_decode_num_accepted_tokens_total", dimensions: dims)
         for r in ["stop", "length", "abort"] { Counter(label: "folio:request_success_total", dimensions: dims + [("finished_reason", r)]).increment(by: 0) }
     }
 
@@ -54,6 +60,20 @@ final class ServerMetrics: @unchecked Sendable {
         promptTokens.increment(by: max(0, s.promptTokens - last.promptTokens))
         generationTokens.increment(by: max(0, s.generationTokens - last.generationTokens))
         preemptions.increment(by: max(0, s.numPreemptions - last.numPreemptions))
+        if let sd = s.specDecode {
+            let prev = last.specDecode ?? SpecDecodeStats()
+            specDrafts.increment(by: sd.numDrafts - prev.numDrafts)
+            specDraftTokens.increment(by: sd.numDraftTokens - prev.numDraftTokens)
+            specAccepted.increment(by: sd.numAcceptedTokens - prev.numAcceptedTokens)
+            if specPerPos.isEmpty {
+                specPerPos = sd.numAcceptedTokensPerPos.indices.map {
+                    Counter(label: "folio:spec_decode_num_accepted_tokens_per_pos_total", dimensions: dims + [("position", String($0))])
+                }
+            }
+            for (i, c) in specPerPos.enumerated() {
+                c.increment(by: sd.numAcceptedTokensPerPos[i] - (prev.numAcceptedTokensPerPos.count > i ? prev.numAcceptedTokensPerPos[i] : 0))
+            }
+        }
         last = s
     }
 }

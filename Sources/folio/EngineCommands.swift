@@ -23,6 +23,9 @@ struct EngineOptions: ParsableArguments {
     @Flag(help: "Read every weight in place from the model file instead of repacking projections into 16-row panels at load.")
     var noRepack = false
     @Option(help: "Quantize float (F32/F16/BF16) weights at load: q8_0 or q4_0.") var quantization: String?
+    @Option(help: ArgumentHelp("Speculative decoding, as vLLM's JSON: {\"method\": \"ngram\" | \"suffix\" | \"draft_model\", \"num_speculative_tokens\": K, ...}.",
+                               valueName: "json"))
+    var speculativeConfig: String?
 
     func forwardOptions() throws -> ForwardOptions {
         if let t = threads, t < 1 { throw FolioError.invalidArgument(name: "--threads", message: "must be >= 1") }
@@ -50,6 +53,7 @@ struct EngineOptions: ParsableArguments {
         }
         c.policy = p
         c.kvCacheDType = try KVCacheDType.parse(kvCacheDtype)
+        c.speculative = try speculativeConfig.map(SpeculativeConfig.parse)
         return c
     }
 }
@@ -61,7 +65,22 @@ func loadLLM(_ model: String, _ options: EngineOptions) async throws -> LLM {
     let llm = try await LLM(model: model, config: try options.config(), options: try options.forwardOptions())
     let e = llm.engine
     stderr("folio: \(model): \(e.model.config.architecture), KV cache \(e.kvCacheDType.rawValue) \(e.kvCacheBytes / (1 << 20)) MiB = \(e.kvCapacityTokens) tokens (max concurrent tokens), block size \(e.config.blockSize)\n")
+    if let s = e.config.speculative { stderr("folio: speculative decoding: \(s.method.rawValue), up to \(s.numSpeculativeTokens) tokens\(s.adaptive ? " (adaptive)" : "")\n") }
     return llm
+}
+
+/// vLLM's speculative decoding summary: acceptance rate, mean acceptance length, accepted per position.
+func specSummary(_ s: SpecDecodeStats) -> [(String, JSONValue)] {
+    [("spec_decode_num_drafts", .int(s.numDrafts)), ("spec_decode_num_draft_tokens", .int(s.numDraftTokens)),
+     ("spec_decode_num_accepted_tokens", .int(s.numAcceptedTokens)), ("spec_decode_acceptance_rate", .number(s.acceptanceRate)),
+     ("spec_decode_mean_acceptance_length", .number(s.meanAcceptanceLength)),
+     ("spec_decode_accepted_per_position", .array(s.numAcceptedTokensPerPos.map { .int($0) }))]
+}
+
+func printSpecSummary(_ s: SpecDecodeStats) {
+    print(String(format: "Speculative decoding: acceptance rate %.1f%%, mean acceptance length %.2f (%d drafts, %d draft tokens, %d accepted)",
+                 100 * s.acceptanceRate, s.meanAcceptanceLength, s.numDrafts, s.numDraftTokens, s.numAcceptedTokens))
+    print("Accepted per position: " + s.numAcceptedTokensPerPos.map(String.init).joined(separator: " "))
 }
 
 func progressBar(_ done: Int, _ total: Int) {
@@ -142,9 +161,11 @@ struct Bench: ParsableCommand {
                 let r = [("elapsed_time", dt), ("num_requests", Double(outs.count)), ("total_num_tokens", Double(inTok + outTok)),
                          ("requests_per_s", Double(outs.count) / dt), ("total_tokens_per_s", Double(inTok + outTok) / dt),
                          ("output_tokens_per_s", Double(outTok) / dt)]
-                if json { emit(.object(r.map { ($0.0, .number($0.1)) })) } else {
+                let spec = llm.engine.stats.specDecode
+                if json { emit(.object(r.map { ($0.0, .number($0.1)) } + (spec.map(specSummary) ?? []))) } else {
                     print(String(format: "Throughput: %.2f requests/s, %.2f total tokens/s, %.2f output tokens/s", r[3].1, r[4].1, r[5].1))
                     print("Total num prompt tokens: \(inTok)\nTotal num output tokens: \(outTok)")
+                    if let spec { printSpecSummary(spec) }
                 }
             }
         }
@@ -158,6 +179,12 @@ struct Bench: ParsableCommand {
         @Option var batchSize: Int = 8
         @Option var iters: Int = 5
         @Option var warmupIters: Int = 1
+        @Option(help: "JSON array of prompt strings (each iteration takes the next batch-size of them) instead of random tokens.")
+        var dataset: String?
+        @Option(help: "Sampling temperature (0: greedy).") var temperature: Float = 0
+        @Flag(help: "Stop at EOS instead of generating exactly --output-len tokens.") var stopAtEos = false
+        @Flag(help: "Before each timed run, run its prompts for one token (so the timed run decodes from prefix-cached prompts: decode tokens/s of a batch without prefills in between).")
+        var prefillFirst = false
         @Flag var json = false
         @OptionGroup var engine: EngineOptions
 
@@ -165,12 +192,18 @@ struct Bench: ParsableCommand {
             try await Folio.runAsync {
                 guard batchSize >= 1, iters >= 1 else { throw FolioError.invalidArgument(name: "--batch-size/--iters", message: "must be >= 1") }
                 let llm = try await loadLLM(model, engine)
-                var p = SamplingParams.greedy
-                p.maxTokens = outputLen
-                p.ignoreEOS = true
+                var p = SamplingParams(temperature: temperature, maxTokens: outputLen, seed: 0)
+                p.ignoreEOS = !stopAtEos
+                let texts = try dataset.map { try Bench.prompts(llm, n: batchSize * (warmupIters + iters), inputLen: 1, dataset: $0, seed: 0) }
                 var lat: [Double] = [], ttft: [Double] = [], decode: [Double] = []
                 for i in 0..<(warmupIters + iters) {
-                    let prompts = try Bench.prompts(llm, n: batchSize, inputLen: inputLen, dataset: nil, seed: UInt64(i))
+                    let prompts = try texts.map { Array($0[(i * batchSize)..<((i + 1) * batchSize)]) }
+                        ?? Bench.prompts(llm, n: batchSize, inputLen: inputLen, dataset: nil, seed: UInt64(i))
+                    if prefillFirst {
+                        var one = p
+                        one.maxTokens = 1
+                        _ = try await llm.generate(prompts, one)
+                    }
                     let t0 = Date()
                     let outs = try await llm.generate(prompts, p)
                     if i >= warmupIters {
@@ -178,21 +211,26 @@ struct Bench: ParsableCommand {
                         // Time to the batch's first token (its prefill), and decode tokens/s from then to the last finish.
                         let first = outs.compactMap(\.metrics.firstToken).min(), last = outs.compactMap(\.metrics.finished).max()
                         if let first { ttft.append(first.timeIntervalSince(t0)) }
-                        if let first, let last, outputLen > 1, last > first {
-                            decode.append(Double(batchSize * (outputLen - 1)) / last.timeIntervalSince(first))
+                        let generated = outs.reduce(0) { $0 + $1.outputs[0].numTokens }
+                        if let first, let last, generated > batchSize, last > first {
+                            decode.append(Double(generated - batchSize) / last.timeIntervalSince(first))
                         }
                     }
                     progressBar(i + 1, warmupIters + iters)
                 }
                 func pct(_ q: Double) -> Double { percentile(lat, q) }
                 let avg = lat.reduce(0, +) / Double(lat.count)
+                let spec = llm.engine.stats.specDecode
                 if json {
                     emit(.object([("avg_latency_s", .number(avg)), ("p50_latency_s", .number(pct(0.5))), ("p90_latency_s", .number(pct(0.9))),
                                   ("p99_latency_s", .number(pct(0.99))), ("latencies", .array(lat.map { .number($0) })),
                                   ("p50_ttft_s", ttft.isEmpty ? .null : .number(percentile(ttft, 0.5))),
-                                  ("p50_decode_tok_s", decode.isEmpty ? .null : .number(percentile(decode, 0.5))), ("decode_tok_s", .array(decode.map { .number($0) }))]))
+                                  ("p50_decode_tok_s", decode.isEmpty ? .null : .number(percentile(decode, 0.5))), ("decode_tok_s", .array(decode.map { .number($0) }))]
+                                 + (spec.map(specSummary) ?? [])))
                 } else {
                     print(String(format: "Avg latency: %.4f seconds\n50%% percentile latency: %.4f seconds\n90%% percentile latency: %.4f seconds\n99%% percentile latency: %.4f seconds", avg, pct(0.5), pct(0.9), pct(0.99)))
+                    if !decode.isEmpty { print(String(format: "Median decode: %.2f tokens/s", percentile(decode, 0.5))) }
+                    if let spec { printSpecSummary(spec) }
                 }
             }
         }

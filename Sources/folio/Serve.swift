@@ -57,7 +57,9 @@ struct Serve: AsyncParsableCommand {
             let lm = try CausalLM.load(path: model, options: try engine.forwardOptions())
             let tok = try Tokenizer.load(modelPath: model)
             let gen = generationConfig == "auto" ? try GenerationConfig.load(modelPath: model) : nil
-            let core = try EngineCore(model: lm, tokenizer: tok, config: try engine.config(), extraEOS: gen?.eosTokenIds ?? [])
+            let config = try engine.config()
+            let draft = try config.speculative?.loadDraft(options: try engine.forwardOptions())
+            let core = try EngineCore(model: lm, tokenizer: tok, config: config, extraEOS: gen?.eosTokenIds ?? [], draftModel: draft)
             var chat = try ChatTemplate.load(modelPath: model)
             if let f = chatTemplate {
                 guard let d = FileManager.default.contents(atPath: f) else { throw FolioError.io(path: f, message: "cannot read") }

@@ -1,0 +1,115 @@
+import FolioModels
+import Foundation
+
+/// One step's forward input: the ragged batch, the logits row where each sampling sequence's rows start (one row
+/// per verified position for a speculating sequence), and where each prompt-logprobs request's rows start.
+struct StepBatch {
+    var batch = ForwardBatch()
+    var sampleRow: [ObjectIdentifier: Int] = [:]
+    var promptRows: [(seq: EngineSequence, firstPosition: Int, firstRow: Int)] = []
+}
+
+/// Builds each step's batch from the scheduled sequences (their new tokens and proposed ones), runs the target's
+/// forward over it, and runs the draft model's forwards when one proposes.
+final class ModelRunner {
+    let model: CausalLM
+    let cache: PagedKVCache
+    let draft: DraftModelProposer?
+    /// Testing hook (EngineCore.faultInjection).
+    var faultInjection: (@Sendable (String) -> (any Error)?)?
+
+    init(model: CausalLM, cache: PagedKVCache, draft: DraftModelProposer?) {
+        self.model = model
+        self.cache = cache
+        self.draft = draft
+    }
+
+    /// A draft model's proposals for the sequences the scheduler let speculate (and its share of this step's
+    /// prompt chunks); a draft that fails only costs this step its speculation.
+    func proposeDrafts(_ scheduled: inout [ScheduledSequence]) {
+        guard let d = draft else { return }
+        // Prompt chunks only (a decode's draft catches up when it proposes): positions below the step's end that
+        // are real tokens, and not for a prompt logprobs or an unsampled chunk's sake alone.
+        let ends = scheduled.map { sch in sch.numSpec > 0 || sch.seq.numOutput > 0 ? 0 : min(sch.seq.numComputed + sch.numNew, sch.seq.tokens.count - 1) }
+        guard scheduled.contains(where: { $0.numSpec > 0 }) || zip(scheduled, ends).contains(where: { $0.0.seq.draftComputed < $0.1 }) else { return }
+        do { try d.propose(scheduled.map(\.seq), k: scheduled.map(\.numSpec), ends: ends) } catch {
+            for i in scheduled.indices { scheduled[i].numSpec = 0; scheduled[i].seq.draft = []; scheduled[i].seq.draftProbs = nil }
+        }
+    }
+
+    func makeBatch(_ scheduled: [ScheduledSequence]) -> StepBatch {
+        var out = StepBatch()
+        let bs = cache.blockSize
+        for (si, sch) in scheduled.enumerated() {
+            let s = sch.seq
+            out.batch.blockTables.append(s.blockTable.map(Int32.init))
+            if s.group.metrics.firstScheduled == nil { s.group.metrics.firstScheduled = Date() }
+            let wantPrompt = s.group.params.promptLogprobs != nil && s.index == 0 && !s.group.promptLogprobsDone
+                && s.numComputed < s.promptLength
+            let firstRow = out.batch.logitIndices.count
+            let end = s.numComputed + sch.numNew
+            for p in s.numComputed..<(end + sch.numSpec) {
+                let idx = out.batch.tokens.count
+                out.batch.tokens.append(p < end ? s.tokens[p] : s.draft[p - end])
+                out.batch.positions.append(Int32(p))
+                out.batch.sequence.append(Int32(si))
+                out.batch.slots.append(Int32(s.blockTable[p / bs] * bs + p % bs))
+                if wantPrompt, p < s.promptLength - 1 { out.batch.logitIndices.append(idx) }
+            }
+            if wantPrompt { out.promptRows.append((s, s.numComputed, firstRow)) }
+            if end == s.tokens.count {
+                // The last real token's row, then one per proposed token.
+                out.sampleRow[ObjectIdentifier(s)] = out.batch.logitIndices.count
+                let last = out.batch.tokens.count - 1 - sch.numSpec
+                for j in 0...sch.numSpec { out.batch.logitIndices.append(last + j) }
+            }
+        }
+        return out
+    }
+
+    func forward(_ b: StepBatch, _ scheduled: [ScheduledSequence]) throws -> [[Float]] {
+        if let hook = faultInjection {
+            for sch in scheduled { if let e = hook(sch.seq.group.id) { throw e } }
+        }
+        return try model.forward(batch: b.batch, kv: cache)
+    }
+
+    /// Seconds for a forward over 1...`upTo` tokens of one sequence (the fastest of 5 after a warm-up, measured at
+    /// 1, 2, 4, ... and interpolated), written into free blocks before any request arrives. The speculator prices
+    /// tokens with it.
+    static func measureCosts(_ model: CausalLM, _ cache: PagedKVCache, upTo: Int) -> [Double] {
+        let n = max(1, min(upTo, cache.numBlocks * cache.blockSize))
+        var points: [(Int, Double)] = []
+        var m = 1
+        var warm = false
+        while true {
+            var batch = ForwardBatch()
+            batch.blockTables = [(0..<((m + cache.blockSize - 1) / cache.blockSize)).map { Int32($0) }]
+            batch.tokens = Array(repeating: 0, count: m)
+            batch.positions = (0..<m).map { Int32($0) }
+            batch.sequence = Array(repeating: 0, count: m)
+            batch.slots = (0..<m).map { Int32($0) }
+            batch.logitIndices = [m - 1]
+            if !warm { _ = try? model.forward(batch: batch, kv: cache); warm = true }
+            var best = Double.infinity
+            for _ in 0..<5 {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                _ = try? model.forward(batch: batch, kv: cache)
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            }
+            points.append((m, best))
+            if m >= n { break }
+            m = min(m * 2, n)
+        }
+        var table: [Double] = []
+        for x in 1...n {
+            let j = points.firstIndex { $0.0 >= x }!
+            if points[j].0 == x || j == 0 { table.append(points[j].1); continue }
+            let (x0, y0) = points[j - 1], (x1, y1) = points[j]
+            table.append(y0 + (y1 - y0) * Double(x - x0) / Double(x1 - x0))
+        }
+        // A forward over more tokens never costs less (noise aside).
+        for i in 1..<table.count { table[i] = max(table[i], table[i - 1]) }
+        return table
+    }
+}
