@@ -155,7 +155,12 @@ def test_body_bytes_in_flight_budget():
         assert post()[0] == 429
         assert stalled.recv(64) == b""  # closed by the server after 2 s of silence
         stalled.close()
-        assert post()[0] == 200
+        # The reservation is given back as the server tears the connection down, which can finish just after the
+        # client sees the close: within a second it must be back.
+        deadline = time.time() + 1
+        while (status := post()[0]) == 429 and time.time() < deadline:
+            time.sleep(0.05)
+        assert status == 200
     finally:
         proc.terminate(); proc.wait(timeout=30)
 
