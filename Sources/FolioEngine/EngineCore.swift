@@ -50,7 +50,7 @@ public final class EngineCore: @unchecked Sendable {
     let speculator: Speculator?
     var groups: [String: RequestGroup] = [:]
     var arrivals = 0
-    var eosIds: Set<Int32>
+    let eosIds: Set<Int32>
     /// Compiled structured-output grammars over this tokenizer, with their token-mask caches (shared by requests).
     public let grammars: GrammarCache
     var promptTokensTotal = 0, steps = 0, computedTokens = 0
@@ -101,15 +101,13 @@ public final class EngineCore: @unchecked Sendable {
             let upTo = min(64, config.maxNumBatchedTokens)
             spec.costs = ModelRunner.measureCosts(model, cache, upTo: upTo)
             if let d = draft { spec.draftCosts = ModelRunner.measureCosts(d.model, d.cache, upTo: min(upTo, config.maxNumSeqs)) }
-            if ProcessInfo.processInfo.environment["FOLIO_SPEC_DEBUG"] != nil {
-                FileHandle.standardError.write(Data("speculation costs (ms, 1...): \(spec.costs.prefix(16).map { String(format: "%.2f", $0 * 1000) })\n".utf8))
-            }
         }
         scheduler = Scheduler(config: config, kv: kv, speculator: speculator, maxModelLen: maxModelLen)
         runner = ModelRunner(model: model, cache: cache, draft: draft)
-        eosIds = tokenizer.eogIds
-        if let e = tokenizer.eosId { eosIds.insert(e) }
-        for e in c.eosTokenIds + extraEOS { eosIds.insert(Int32(e)) }
+        var eos = tokenizer.eogIds
+        if let e = tokenizer.eosId { eos.insert(e) }
+        for e in c.eosTokenIds + extraEOS { eos.insert(Int32(e)) }
+        eosIds = eos
         processor = OutputProcessor(tokenizer: tokenizer, eosIds: eosIds, maxModelLen: maxModelLen, scheduler: scheduler, speculator: speculator)
         grammars = GrammarCache(vocabulary: .of(tokenizer, size: c.vocabSize))
     }
@@ -216,7 +214,9 @@ public final class EngineCore: @unchecked Sendable {
         // Sequences reference their group unowned: keep this step's groups alive while failed ones leave `groups`.
         let stepGroups = scheduled.map(\.seq.group)
         defer { withExtendedLifetime(stepGroups) {} }
+        let draftStart = DispatchTime.now().uptimeNanoseconds
         runner.proposeDrafts(&scheduled)
+        let draftEnd = DispatchTime.now().uptimeNanoseconds
         // Token masks of this step's constrained samples depend only on their tokens so far: computed on another
         // thread while the forward pass runs (the sampler computes any that are missing: forks, verified positions).
         let masks = MaskJobs(scheduled.filter { $0.seq.matcher != nil && $0.seq.numComputed + $0.numNew == $0.seq.tokens.count }.map(\.seq))
@@ -239,8 +239,9 @@ public final class EngineCore: @unchecked Sendable {
             } else if g.params.outputKind == .finalOnly { continue }
             outs.append(processor.output(g))
         }
+        // The draft's forwards are priced by their own table, not counted as the step's overhead.
         speculator?.observe(tokens: batch.batch.tokens.count, forward: Double(forwardEnd - forwardStart) / 1e9,
-                            total: Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9)
+                            other: Double(DispatchTime.now().uptimeNanoseconds - stepStart - (forwardEnd - forwardStart) - (draftEnd - draftStart)) / 1e9)
         return outs
     }
 

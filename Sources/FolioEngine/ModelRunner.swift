@@ -9,6 +9,20 @@ struct StepBatch {
     var promptRows: [(seq: EngineSequence, firstPosition: Int, firstRow: Int)] = []
 }
 
+extension ForwardBatch {
+    /// Adds positions `range` of `s` as the batch's next sequence: its tokens, and past them its proposed ones.
+    mutating func add(_ s: EngineSequence, _ range: Range<Int>, blockSize bs: Int) {
+        let si = Int32(blockTables.count)
+        blockTables.append(s.blockTable.map(Int32.init))
+        for p in range {
+            tokens.append(p < s.tokens.count ? s.tokens[p] : s.draft[p - s.tokens.count])
+            positions.append(Int32(p))
+            sequence.append(si)
+            slots.append(Int32(s.blockTable[p / bs] * bs + p % bs))
+        }
+    }
+}
+
 /// Builds each step's batch from the scheduled sequences (their new tokens and proposed ones), runs the target's
 /// forward over it, and runs the draft model's forwards when one proposes.
 final class ModelRunner {
@@ -40,21 +54,16 @@ final class ModelRunner {
     func makeBatch(_ scheduled: [ScheduledSequence]) -> StepBatch {
         var out = StepBatch()
         let bs = cache.blockSize
-        for (si, sch) in scheduled.enumerated() {
+        for sch in scheduled {
             let s = sch.seq
-            out.batch.blockTables.append(s.blockTable.map(Int32.init))
             if s.group.metrics.firstScheduled == nil { s.group.metrics.firstScheduled = Date() }
             let wantPrompt = s.group.params.promptLogprobs != nil && s.index == 0 && !s.group.promptLogprobsDone
                 && s.numComputed < s.promptLength
-            let firstRow = out.batch.logitIndices.count
+            let firstRow = out.batch.logitIndices.count, firstToken = out.batch.tokens.count
             let end = s.numComputed + sch.numNew
-            for p in s.numComputed..<(end + sch.numSpec) {
-                let idx = out.batch.tokens.count
-                out.batch.tokens.append(p < end ? s.tokens[p] : s.draft[p - end])
-                out.batch.positions.append(Int32(p))
-                out.batch.sequence.append(Int32(si))
-                out.batch.slots.append(Int32(s.blockTable[p / bs] * bs + p % bs))
-                if wantPrompt, p < s.promptLength - 1 { out.batch.logitIndices.append(idx) }
+            out.batch.add(s, s.numComputed..<(end + sch.numSpec), blockSize: bs)
+            if wantPrompt {
+                for p in s.numComputed..<min(end, s.promptLength - 1) { out.batch.logitIndices.append(firstToken + p - s.numComputed) }
             }
             if wantPrompt { out.promptRows.append((s, s.numComputed, firstRow)) }
             if end == s.tokens.count {

@@ -40,30 +40,31 @@ final class OutputProcessor {
     /// then (if its tokens are all computed) the next token, or the verified proposals and one more.
     func advance(_ sch: ScheduledSequence, _ b: StepBatch, _ logits: [[Float]], kv: KVCacheManager) {
         let s = sch.seq
-        guard sch.numSpec > 0, let row = b.sampleRow[ObjectIdentifier(s)] else {
-            s.numComputed += sch.numNew
-            kv.cacheFullBlocks(s)
-            guard let row = b.sampleRow[ObjectIdentifier(s)] else { return }
-            let l = logits[row]
-            if s.index == 0, s.numOutput == 0 {
-                // The prompt is done: the other samples share its blocks and draw from the same distribution.
-                for sib in scheduler.startForks(of: s) { appendToken(sib, Sampler.sample(l, seq: sib, tokenizer: tokenizer, eos: eosIds), logits: l) }
+        let row = b.sampleRow[ObjectIdentifier(s)]
+        if sch.numSpec > 0, let row {
+            let draft = s.draft, before = s.numComputed
+            let accepted = RejectionSampler.verify(s, rows: logits[row...(row + draft.count)], draft: draft, draftProbs: s.draftProbs,
+                                                   tokenizer: tokenizer, eos: eosIds) { t, l in self.appendToken(s, t, logits: l) }
+            // K/V are right for the last real token and the accepted proposals; the rest is overwritten later.
+            s.draft = []
+            s.draftProbs = nil
+            s.draftComputed += min(accepted, draft.count - 1)
+            speculator?.record(s, proposed: draft.count, accepted: accepted)
+            if !s.isFinished {
+                s.numComputed = before + sch.numNew + accepted
+                kv.cacheFullBlocks(s)
             }
-            appendToken(s, Sampler.sample(l, seq: s, tokenizer: tokenizer, eos: eosIds), logits: l)
             return
         }
-        let draft = s.draft, before = s.numComputed
-        let accepted = RejectionSampler.verify(s, rows: logits[row...(row + draft.count)], draft: draft, draftProbs: s.draftProbs,
-                                               tokenizer: tokenizer, eos: eosIds) { t, l in self.appendToken(s, t, logits: l) }
-        // K/V are right for the last real token and the accepted proposals; the rest is overwritten later.
-        s.draft = []
-        s.draftProbs = nil
-        s.draftComputed += min(accepted, draft.count - 1)
-        speculator?.record(s, proposed: draft.count, accepted: accepted)
-        if !s.isFinished {
-            s.numComputed = before + sch.numNew + accepted
-            kv.cacheFullBlocks(s)
+        s.numComputed += sch.numNew
+        kv.cacheFullBlocks(s)
+        guard let row else { return }
+        let l = logits[row]
+        if s.index == 0, s.numOutput == 0 {
+            // The prompt is done: the other samples share its blocks and draw from the same distribution.
+            for sib in scheduler.startForks(of: s) { appendToken(sib, Sampler.sample(l, seq: sib, tokenizer: tokenizer, eos: eosIds), logits: l) }
         }
+        appendToken(s, Sampler.sample(l, seq: s, tokenizer: tokenizer, eos: eosIds), logits: l)
     }
 
     /// Appends token `t` (drawn from `logits`) to sample `s`: logprobs, grammar, detokenized text, stop strings,

@@ -41,29 +41,10 @@ final class DraftModelProposer {
         for r in 0..<rounds {
             var batch = ForwardBatch()
             var members: [Int] = []
-            if r == 0 {
-                for i in catchUp {
-                    let s = seqs[i], si = Int32(batch.blockTables.count)
-                    batch.blockTables.append(s.blockTable.map(Int32.init))
-                    for p in s.draftComputed..<ends[i] {
-                        batch.tokens.append(s.tokens[p])
-                        batch.positions.append(Int32(p))
-                        batch.sequence.append(si)
-                        batch.slots.append(Int32(s.blockTable[p / bs] * bs + p % bs))
-                    }
-                }
-            }
+            if r == 0 { for i in catchUp { batch.add(seqs[i], seqs[i].draftComputed..<ends[i], blockSize: bs) } }
             for i in active where k[i] > r {
-                let s = seqs[i]
-                let si = Int32(batch.blockTables.count)
-                batch.blockTables.append(s.blockTable.map(Int32.init))
-                let (from, to) = r == 0 ? (s.draftComputed, s.tokens.count) : (s.tokens.count + r - 1, s.tokens.count + r)
-                for p in from..<to {
-                    batch.tokens.append(p < s.tokens.count ? s.tokens[p] : s.draft[p - s.tokens.count])
-                    batch.positions.append(Int32(p))
-                    batch.sequence.append(si)
-                    batch.slots.append(Int32(s.blockTable[p / bs] * bs + p % bs))
-                }
+                let s = seqs[i], n = s.tokens.count
+                batch.add(s, r == 0 ? s.draftComputed..<n : (n + r - 1)..<(n + r), blockSize: bs)
                 batch.logitIndices.append(batch.tokens.count - 1)
                 members.append(i)
             }

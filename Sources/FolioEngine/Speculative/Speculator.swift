@@ -36,12 +36,13 @@ public final class Speculator {
     /// length, other load), and the time a step spends outside forwards (scheduling, sampling, detokenizing).
     var scale = 1.0, overhead = 0.0
 
-    /// Learns from a finished step: its forward over `tokens` tokens took `forward` seconds of `total`.
-    func observe(tokens: Int, forward: Double, total: Double) {
+    /// Learns from a finished step: its target forward over `tokens` tokens took `forward` seconds, and the rest of
+    /// the step (the draft's forwards excepted) `other`.
+    func observe(tokens: Int, forward: Double, other: Double) {
         guard !costs.isEmpty, tokens > 0 else { return }
         let priced = Self.cost(costs, tokens)
         if priced > 0 { scale += 0.1 * (forward / priced - scale) }
-        overhead += 0.1 * (max(0, total - forward) - overhead)
+        overhead += 0.1 * (max(0, other) - overhead)
     }
 
     init(config: SpeculativeConfig, draft: DraftModelProposer?) {
