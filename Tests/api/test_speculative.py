@@ -19,7 +19,9 @@ SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}, "count": 
 CONFIGS = {
     "ngram": '{"method": "ngram", "num_speculative_tokens": 5, "prompt_lookup_min": 2, "prompt_lookup_max": 5}',
     "suffix": '{"method": "suffix", "num_speculative_tokens": 8, "adaptive": false}',
-    "draft": json.dumps({"method": "draft_model", "model": MODEL, "num_speculative_tokens": 3}),
+    # SmolLM2 drafting for itself: a draft as costly as the target, which the adaptive planner rightly never uses;
+    # fixed lengths make it propose.
+    "draft": json.dumps({"method": "draft_model", "model": MODEL, "num_speculative_tokens": 3, "adaptive": False}),
 }
 
 
