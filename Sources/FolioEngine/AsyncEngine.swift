@@ -41,8 +41,8 @@ public actor AsyncEngine {
     /// Tokenization and checks run on the caller's task (`EngineCore.prepare`), never on the engine's actor.
     /// With `maxWaiting`, admission is refused (atomically with respect to other callers) when that many sequences wait.
     public nonisolated func generate(id: String, prompt: PromptInput, params: SamplingParams, maxWaiting: Int? = nil,
-                                     cacheSalt: String? = nil) async throws -> AsyncThrowingStream<RequestOutput, any Error> {
-        let prep = try core.prepare(prompt: prompt, params: params, cacheSalt: cacheSalt)
+                                     cacheSalt: String? = nil, lora: LoRARequest? = nil) async throws -> AsyncThrowingStream<RequestOutput, any Error> {
+        let prep = try core.prepare(prompt: prompt, params: params, cacheSalt: cacheSalt, lora: lora)
         return try await admit(id: id, prep, maxWaiting: maxWaiting)
     }
 

@@ -27,6 +27,10 @@ public struct EngineStats: Sendable {
     public var computedTokens = 0
     /// Speculative decoding's counters (nil: speculation off).
     public var specDecode: SpecDecodeStats?
+    /// Names of the adapters of running and waiting requests (vLLM's `lora_requests_info` labels); nil: LoRA off.
+    public var runningLoRAAdapters: [String]?
+    public var waitingLoRAAdapters: [String]?
+    public var maxLoras = 0
 }
 
 /// The step loop: schedule, one batched forward over every scheduled token, sample, detokenize, report.
@@ -53,6 +57,8 @@ public final class EngineCore: @unchecked Sendable {
     let eosIds: Set<Int32>
     /// Compiled structured-output grammars over this tokenizer, with their token-mask caches (shared by requests).
     public let grammars: GrammarCache
+    /// The LoRA adapters in memory (nil: LoRA off).
+    public let loras: LoRARegistry?
     var promptTokensTotal = 0, steps = 0, computedTokens = 0
 
     /// `draftModel`: the proposer for `config.speculative` with method `draft_model` (loaded by the caller from
@@ -83,6 +89,8 @@ public final class EngineCore: @unchecked Sendable {
         if !config.enableChunkedPrefill, config.maxNumBatchedTokens < maxModelLen {
             throw FolioError.invalidArgument(name: "max_num_batched_tokens", message: "\(config.maxNumBatchedTokens) is below max_model_len \(maxModelLen) with chunked prefill off")
         }
+        if let l = config.lora { try l.validate() }
+        loras = config.lora.map { LoRARegistry(model: model, config: $0) }
         var draft: DraftModelProposer? = nil
         if let spec = config.speculative {
             try spec.validate()
@@ -129,8 +137,9 @@ public final class EngineCore: @unchecked Sendable {
     public var hasUnfinishedRequests: Bool { !groups.isEmpty }
 
     /// Adds a request; invalid parameters or a prompt too long for the context fail here, naming the problem.
-    public func addRequest(id: String, prompt: PromptInput, params: SamplingParams, extraKeys: [String] = [], cacheSalt: String? = nil) throws {
-        try addRequest(id: id, try prepare(prompt: prompt, params: params, extraKeys: extraKeys, cacheSalt: cacheSalt))
+    public func addRequest(id: String, prompt: PromptInput, params: SamplingParams, extraKeys: [String] = [], cacheSalt: String? = nil,
+                           lora: LoRARequest? = nil) throws {
+        try addRequest(id: id, try prepare(prompt: prompt, params: params, extraKeys: extraKeys, cacheSalt: cacheSalt, lora: lora))
     }
 
     /// Adds a request `prepare` made ready: O(n) in the request's samples, nothing else.
@@ -190,6 +199,16 @@ public final class EngineCore: @unchecked Sendable {
         s.computedTokens = computedTokens
         s.kvWasteTokens = scheduler.running.reduce(0) { $0 + $1.blockTable.count * config.blockSize - $1.numComputed }
         s.specDecode = speculator?.stats
+        if let l = config.lora {
+            func names(_ seqs: [EngineSequence]) -> [String] {
+                var seen = Set<String>(), out: [String] = []
+                for q in seqs { if let n = q.group.prep.lora?.name, seen.insert(n).inserted { out.append(n) } }
+                return out
+            }
+            s.runningLoRAAdapters = names(scheduler.running)
+            s.waitingLoRAAdapters = names(scheduler.waiting)
+            s.maxLoras = l.maxLoras
+        }
         return s
     }
 

@@ -30,19 +30,24 @@ public final class LLM: @unchecked Sendable {
 
     /// Generates for every prompt (all scheduled together with continuous batching); outputs in prompt order.
     /// `progress` sees (finished, total) after each step.
-    public func generate(_ prompts: [PromptInput], _ params: SamplingParams = SamplingParams(),
+    /// `lora`: one adapter for every prompt (the engine needs `EngineConfig.lora`).
+    public func generate(_ prompts: [PromptInput], _ params: SamplingParams = SamplingParams(), lora: LoRARequest? = nil,
                          progress: ((Int, Int) -> Void)? = nil) async throws -> [RequestOutput] {
-        try generate(prompts, params: Array(repeating: params, count: prompts.count), progress: progress)
+        try generate(prompts, params: Array(repeating: params, count: prompts.count), loras: Array(repeating: lora, count: prompts.count),
+                     progress: progress)
     }
 
-    public func generate(_ prompts: [PromptInput], params: [SamplingParams], progress: ((Int, Int) -> Void)? = nil) throws -> [RequestOutput] {
+    /// `loras`: each prompt's adapter (nil: the base model), or empty for none.
+    public func generate(_ prompts: [PromptInput], params: [SamplingParams], loras: [LoRARequest?] = [],
+                         progress: ((Int, Int) -> Void)? = nil) throws -> [RequestOutput] {
         guard prompts.count == params.count else { throw FolioError.invalidArgument(name: "params", message: "one per prompt") }
+        guard loras.isEmpty || loras.count == prompts.count else { throw FolioError.invalidArgument(name: "loras", message: "one per prompt") }
         var ids: [String] = []
-        for (p, var sp) in zip(prompts, params) {
+        for (i, (p, var sp)) in zip(prompts, params).enumerated() {
             counter += 1
             let id = "offline-\(counter)"
             sp.outputKind = .finalOnly  // only the final outputs are kept (vLLM's LLM does the same)
-            do { try engine.addRequest(id: id, prompt: p, params: sp) } catch {
+            do { try engine.addRequest(id: id, prompt: p, params: sp, lora: loras.isEmpty ? nil : loras[i]) } catch {
                 for added in ids { engine.abort(id: added) }
                 throw error
             }

@@ -54,8 +54,22 @@ final class ModelRunner {
     func makeBatch(_ scheduled: [ScheduledSequence]) -> StepBatch {
         var out = StepBatch()
         let bs = cache.blockSize
+        var adapterIndex: [Int: Int32] = [:]
+        let anyLoRA = scheduled.contains { $0.seq.group.prep.adapter != nil }
         for sch in scheduled {
             let s = sch.seq
+            if anyLoRA {
+                // Each distinct adapter once in the batch; every sequence points at its own (or -1: the base model).
+                var a: Int32 = -1
+                if let lora = s.group.prep.lora, let adapter = s.group.prep.adapter {
+                    if let i = adapterIndex[lora.id] { a = i } else {
+                        a = Int32(out.batch.adapters.count)
+                        adapterIndex[lora.id] = a
+                        out.batch.adapters.append(adapter)
+                    }
+                }
+                out.batch.sequenceAdapter.append(a)
+            }
             if s.group.metrics.firstScheduled == nil { s.group.metrics.firstScheduled = Date() }
             let wantPrompt = s.group.params.promptLogprobs != nil && s.index == 0 && !s.group.promptLogprobsDone
                 && s.numComputed < s.promptLength

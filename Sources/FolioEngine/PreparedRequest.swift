@@ -27,13 +27,24 @@ public struct PreparedRequest: Sendable {
     /// The compiled structured-output grammar, and the tokens that end its output (EOS unless ignored, stop ids).
     let grammar: CompiledGrammar?
     let grammarStops: [Int32]
+    /// The LoRA adapter the request runs with (read when the request was prepared; held until it ends).
+    public let lora: LoRARequest?
+    let adapter: LoRAAdapter?
 }
 
 extension EngineCore {
     /// Tokenizes and checks a request without touching the engine's mutable state (safe from any thread).
     /// Errors name the field and the limit (vLLM's messages where vLLM has one).
-    public func prepare(prompt: PromptInput, params: SamplingParams, extraKeys: [String] = [], cacheSalt: String? = nil) throws -> PreparedRequest {
+    public func prepare(prompt: PromptInput, params: SamplingParams, extraKeys: [String] = [], cacheSalt: String? = nil,
+                        lora: LoRARequest? = nil) throws -> PreparedRequest {
         try params.validate(vocabSize: model.config.vocabSize)
+        var adapter: LoRAAdapter? = nil
+        if let lora {
+            guard let registry = loras else {
+                throw FolioError.invalidArgument(name: "lora", message: "LoRA is not enabled; start the engine with LoRA enabled (--enable-lora) to use adapters")
+            }
+            adapter = try registry.adapter(for: lora)
+        }
         if let m = params.maxTokens, m > maxModelLen {
             throw FolioError.invalidArgument(name: "max_tokens", message: "max_tokens=\(m) cannot be greater than max_model_len=\(maxModelLen). Please request fewer output tokens.")
         }
@@ -78,6 +89,7 @@ extension EngineCore {
         return PreparedRequest(prompt: text, promptTokenIds: ids, params: params, maxTokens: params.maxTokens ?? (maxModelLen - ids.count),
                                badWordIds: bad, allowed: params.allowedTokenIds.map { Array(Set($0)).sorted() },
                                stops: stops, maxStopScalars: stops.map(\.count).max() ?? 0, stopIds: Set(params.stopTokenIds),
-                               extraKeys: extraKeys, cacheSalt: cacheSalt, grammar: grammar, grammarStops: grammarStops)
+                               extraKeys: (lora.map { ["lora:\($0.id)"] } ?? []) + extraKeys, cacheSalt: cacheSalt, grammar: grammar,
+                               grammarStops: grammarStops, lora: lora, adapter: adapter)
     }
 }

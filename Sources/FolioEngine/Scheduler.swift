@@ -21,6 +21,8 @@ public struct EngineConfig: Sendable {
     public var kvCacheDType: KVCacheDType? = nil
     /// Speculative decoding (vLLM's `--speculative-config`); nil: off.
     public var speculative: SpeculativeConfig? = nil
+    /// Multi-LoRA serving (vLLM's `--enable-lora` and its limits); nil: off.
+    public var lora: LoRAConfig? = nil
     public init() {}
 }
 
@@ -112,10 +114,14 @@ final class Scheduler {
             i += 1
         }
         guard !preempted else { return reserveSpeculativeTokens(out, budget: budget) }
+        // At most `maxLoras` distinct adapters run at once: a request for another one waits (later ones may go).
+        var adapters = Set(running.compactMap { $0.group.prep.lora?.id })
+        let maxLoras = config.lora?.maxLoras ?? .max
         var w = 0
         while w < waiting.count, budget > 0, running.count < config.maxNumSeqs {
             let s = waiting[w]
             if s.status == .waitingForFork { w += 1; continue }
+            if let id = s.group.prep.lora?.id, !adapters.contains(id), adapters.count >= maxLoras { w += 1; continue }
             kv.applyPrefixCache(s)
             let remaining = s.tokens.count - s.numComputed
             let numNew = min(remaining, budget, s.chunkCap)
@@ -125,6 +131,7 @@ final class Scheduler {
                 break
             }
             waiting.remove(at: w)
+            if let id = s.group.prep.lora?.id { adapters.insert(id) }
             s.status = .running
             running.append(s)
             out.append(ScheduledSequence(seq: s, numNew: numNew))

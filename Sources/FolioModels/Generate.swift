@@ -49,9 +49,10 @@ public struct GenerationResult: Sendable {
 }
 
 extension CausalLM {
-    /// Single-sequence generation with the reference forward pass (the engine batches many of these).
+    /// Single-sequence generation with the reference forward pass (the engine batches many of these); `lora` applies
+    /// an adapter.
     public func generate(prompt: [Int32], maxTokens: Int, temperature: Float = 0, topP: Float = 1, seed: UInt64 = 0,
-                         stopTokenIds: Set<Int32> = [], ignoreEOS: Bool = false) throws -> GenerationResult {
+                         stopTokenIds: Set<Int32> = [], ignoreEOS: Bool = false, lora: LoRAAdapter? = nil) throws -> GenerationResult {
         guard !prompt.isEmpty else { throw FolioError.invalidArgument(name: "prompt", message: "is empty") }
         guard maxTokens >= 0 else { throw FolioError.invalidArgument(name: "max_tokens", message: "must be >= 0") }
         for t in prompt where t < 0 || Int(t) >= config.vocabSize {
@@ -64,14 +65,14 @@ extension CausalLM {
         let cache = makeCache(capacity: min(total, config.maxPositionEmbeddings))
         var rng = SeededRandom(seed: seed)
         var out: [Int32] = []
-        var logits = try forward(tokens: prompt, cache: cache)[0]
+        var logits = try forward(tokens: prompt, cache: cache, lora: lora)[0]
         while out.count < maxTokens {
             let next = sampleToken(logits, temperature: temperature, topP: topP, rng: &rng)
             out.append(next)
             if !ignoreEOS, stopTokenIds.contains(next) { return GenerationResult(tokenIds: out, finishReason: "stop") }
             if out.count == maxTokens { break }
             if cache.count >= cache.capacity { return GenerationResult(tokenIds: out, finishReason: "length") }
-            logits = try forward(tokens: [next], cache: cache)[0]
+            logits = try forward(tokens: [next], cache: cache, lora: lora)[0]
         }
         return GenerationResult(tokenIds: out, finishReason: "length")
     }

@@ -16,6 +16,10 @@ public struct ForwardBatch: Sendable {
     public var blockTables: [[Int32]] = []
     /// Token indices whose logits are wanted.
     public var logitIndices: [Int] = []
+    /// The LoRA adapters of this batch, and per sequence the index of its adapter there (-1: the base model).
+    /// Empty: every sequence runs the base model.
+    public var adapters: [LoRAAdapter] = []
+    public var sequenceAdapter: [Int32] = []
     public init() {}
 }
 
@@ -81,7 +85,8 @@ public final class CausalLM: Sendable {
 
     /// Runs `tokens` at positions `cache.count ..< cache.count + tokens.count`, appending their K/V to the cache.
     /// Returns logits [positions][vocab] for every position if `allLogits`, else for the last one only.
-    public func forward(tokens: [Int32], cache: KVCache, allLogits: Bool = false) throws -> [[Float]] {
+    /// `lora`: run with this adapter applied.
+    public func forward(tokens: [Int32], cache: KVCache, allLogits: Bool = false, lora: LoRAAdapter? = nil) throws -> [[Float]] {
         let T = tokens.count
         guard T > 0 else { return [] }
         let start = cache.count
@@ -95,6 +100,7 @@ public final class CausalLM: Sendable {
         b.slots = b.positions
         b.blockTables = [[0]]
         b.logitIndices = allLogits ? Array(0..<T) : [T - 1]
+        if let lora { b.adapters = [lora]; b.sequenceAdapter = [0] }
         let out = try forward(batch: b, kv: cache.paged)
         cache.count = start + T
         return out
@@ -114,6 +120,18 @@ public final class CausalLM: Sendable {
         }
         for s in batch.slots where s < 0 || Int(s) >= kv.numBlocks * kv.blockSize {
             throw FolioError.invalidArgument(name: "slot", message: "\(s) is outside the KV cache")
+        }
+        for a in batch.adapters where a.layers.count != c.numLayers {
+            throw FolioError.invalidArgument(name: "lora", message: "adapter \(a.path) was read for another model")
+        }
+        for a in batch.sequenceAdapter where a >= batch.adapters.count {
+            throw FolioError.invalidArgument(name: "lora", message: "adapter index \(a) is outside the batch's \(batch.adapters.count) adapters")
+        }
+        let lora = LoRAGroups(batch)
+        let loraScratch = UnsafeMutablePointer<Float>.allocate(capacity: max(1, lora.scratchFloats))
+        defer { loraScratch.deallocate() }
+        func adapt(_ l: Int, _ t: LoRATarget, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+            if !lora.isEmpty { applyLoRA(lora, l, t, x, y, scratch: loraScratch) }
         }
         let x = UnsafeMutablePointer<Float>.allocate(capacity: T * H)       // residual stream [T, H]
         let h = UnsafeMutablePointer<Float>.allocate(capacity: T * H)       // normed input [T, H]
@@ -144,6 +162,9 @@ public final class CausalLM: Sendable {
                 for t in 0..<T { rmsNorm(x + t * H, w.baseAddress!, H, eps: c.rmsNormEps, h + t * H) }
             }
             linear([lw.q, lw.k, lw.v], h, T, [q, kNew, vNew])
+            adapt(l, .q, h, q)
+            adapt(l, .k, h, kNew)
+            adapt(l, .v, h, vNew)
             addBias(lw.qBias, q, T, c.qDim)
             addBias(lw.kBias, kNew, T, c.kvDim)
             addBias(lw.vBias, vNew, T, c.kvDim)
@@ -162,6 +183,7 @@ public final class CausalLM: Sendable {
             }
             attention(q: q, out: att, batch: batch, slots: seqSlots, kv: kv, layer: l, window: c.slidingWindow[l])
             linear([lw.o], att, T, [o])
+            adapt(l, .o, att, o)
             if let pn = lw.postAttnNorm {
                 pn.withUnsafeBufferPointer { w in for t in 0..<T { rmsNorm(o + t * H, w.baseAddress!, H, eps: c.rmsNormEps, o + t * H) } }
             }
@@ -170,7 +192,7 @@ public final class CausalLM: Sendable {
                 for t in 0..<T { rmsNorm(x + t * H, w.baseAddress!, H, eps: c.rmsNormEps, h + t * H) }
             }
             switch lw.ffn {
-            case .dense(let m): mlp(m, h, T, o)
+            case .dense(let m): mlp(m, h, T, o, lora: lora.isEmpty ? nil : { t, x, y in adapt(l, t, x, y) })
             case .moe(let router, let experts): moe(router, experts, h, T, o)
             }
             if let pn = lw.postFfnNorm {
@@ -233,11 +255,15 @@ public final class CausalLM: Sendable {
     }
 
     /// out = down(act(gate(x)) * up(x)); x: [T, hidden], out: [T, hidden].
-    func mlp(_ m: MLPWeights, _ x: UnsafePointer<Float>, _ T: Int, _ out: UnsafeMutablePointer<Float>) {
+    /// `lora` adds a batch's adapters to gate, up and down (dense layers).
+    func mlp(_ m: MLPWeights, _ x: UnsafePointer<Float>, _ T: Int, _ out: UnsafeMutablePointer<Float>,
+             lora: ((LoRATarget, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void)? = nil) {
         let ff = m.gate.rows
         let g = UnsafeMutablePointer<Float>.allocate(capacity: T * ff), u = UnsafeMutablePointer<Float>.allocate(capacity: T * ff)
         defer { g.deallocate(); u.deallocate() }
         linear([m.gate, m.up], x, T, [g, u])
+        lora?(.gate, x, g)
+        lora?(.up, x, u)
         switch config.activation {
         case .silu:
             if options.reference { for i in 0..<(T * ff) { g[i] = silu(g[i]) * u[i] } } else { folio_silu_mul(g, u, Int64(T * ff)) }
@@ -245,6 +271,7 @@ public final class CausalLM: Sendable {
             if options.reference { for i in 0..<(T * ff) { g[i] = geluTanh(g[i]) * u[i] } } else { folio_gelu_tanh_mul(g, u, Int64(T * ff)) }
         }
         linear([m.down], g, T, [out])
+        lora?(.down, g, out)
     }
 
     /// Routed experts: softmax over the router logits, top-k, weighted sum of those experts' MLPs.

@@ -74,6 +74,13 @@ final class ServerMetrics: @unchecked Sendable {
                 c.increment(by: sd.numAcceptedTokensPerPos[i] - (prev.numAcceptedTokensPerPos.count > i ? prev.numAcceptedTokensPerPos[i] : 0))
             }
         }
+        if let running = s.runningLoRAAdapters, let waiting = s.waitingLoRAAdapters {
+            // vLLM's info gauge: the labels say which adapters run and wait, the value is when that was seen.
+            Gauge(label: "folio:lora_requests_info", dimensions: [("max_lora", String(s.maxLoras)),
+                                                                   ("waiting_lora_adapters", waiting.joined(separator: ",")),
+                                                                   ("running_lora_adapters", running.joined(separator: ","))])
+                .record(Date().timeIntervalSince1970)
+        }
         last = s
     }
 }

@@ -38,6 +38,11 @@ public struct ServerConfig: Sendable {
     public var toolCallParser: String? = nil
     /// `--reasoning-parser`: splits thinking from the answer (`ReasoningParsers.names`).
     public var reasoningParser: String? = nil
+    /// `--lora-modules`: adapters offered as models from the start (they need the engine's LoRA enabled).
+    public var loraModules: [LoRAModule] = []
+    /// `--allow-runtime-lora-updating` (or vLLM's `VLLM_ALLOW_RUNTIME_LORA_UPDATING=True`): the
+    /// /v1/load_lora_adapter and /v1/unload_lora_adapter routes.
+    public var allowRuntimeLoRAUpdating = false
     /// Renders the metrics text for /metrics (the Prometheus registry `folio serve` bootstrapped).
     public var renderMetrics: @Sendable () -> String = { "" }
     public init(servedModelName: String) { self.servedModelName = servedModelName }
@@ -57,8 +62,11 @@ public final class OpenAIServer: Sendable {
     let budget: BodyBudget
     /// Set once a graceful shutdown has begun: new requests then get 503 and /health reports it.
     let draining = Locked(false)
+    /// The LoRA adapters offered as models.
+    let loraModules = LoRAModules()
 
-    public init(core: EngineCore, config: ServerConfig, chatTemplate: ChatTemplate?, defaults: SamplingParams, logger: Logger) {
+    /// Loads `config.loraModules` (a bad adapter fails here, before the server starts).
+    public init(core: EngineCore, config: ServerConfig, chatTemplate: ChatTemplate?, defaults: SamplingParams, logger: Logger) throws {
         self.core = core
         engine = AsyncEngine(core: core)
         self.config = config
@@ -67,6 +75,12 @@ public final class OpenAIServer: Sendable {
         self.logger = logger
         metrics = ServerMetrics(model: config.metricsModelName ?? config.servedModelName)
         budget = BodyBudget(limit: config.maxBodyBytesInFlight)
+        for m in config.loraModules {
+            if m.name == config.servedModelName {
+                throw FolioError.invalidArgument(name: "--lora-modules", message: "adapter name '\(m.name)' is the served model's name")
+            }
+            do { _ = try loadAdapter(m) } catch let e as APIError { throw FolioError.invalidArgument(name: "--lora-modules", message: e.message) }
+        }
     }
 
     /// From now on, new requests get 503 (graceful shutdown has begun; requests in flight finish).
@@ -89,17 +103,19 @@ public final class OpenAIServer: Sendable {
         }
         router.get("/v1/models") { req, _ in
             try await self.handle(req) {
-            Self.json(.object([("object", .string("list")), ("data", .array([.object([
-                ("id", .string(self.config.servedModelName)), ("object", .string("model")), ("created", .int(Int(Date().timeIntervalSince1970))),
+            let created = Int(Date().timeIntervalSince1970)
+            return Self.json(.object([("object", .string("list")), ("data", .array([.object([
+                ("id", .string(self.config.servedModelName)), ("object", .string("model")), ("created", .int(created)),
                 ("owned_by", .string("folio")), ("root", .string(self.config.servedModelName)), ("parent", .null),
                 ("max_model_len", .int(self.core.maxModelLen)),
-            ])]))]))
+            ])] + self.adapterCards(created: created)))]))
             }
         }
         router.post("/v1/completions") { req, ctx in try await self.handle(req) { try await self.generation(req, .completions) } }
         router.post("/v1/chat/completions") { req, ctx in try await self.handle(req) { try await self.generation(req, .chat) } }
         router.post("/tokenize") { req, ctx in try await self.handle(req) { try await self.withBody(req) { try self.tokenize($1) } } }
         router.post("/detokenize") { req, ctx in try await self.handle(req) { try await self.withBody(req) { try self.detokenize($1) } } }
+        if config.allowRuntimeLoRAUpdating { addLoRARoutes(router) }
         // A connection that sends nothing for `idleTimeout` while idle or mid-request (a stalled upload) is closed,
         // freeing its slot and its body reservation; requests being answered are never timed out.
         return Application(router: router, server: .http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)))),
@@ -175,11 +191,7 @@ public final class OpenAIServer: Sendable {
         return try await work(r, json)
     }
 
-    func checkModel(_ name: String?) throws {
-        if let name, name != config.servedModelName {
-            throw APIError(status: 404, message: "The model `\(name)` does not exist.", type: "NotFoundError", param: "model")
-        }
-    }
+    func checkModel(_ name: String?) throws { _ = try resolveModel(name) }
 
     func render(_ messages: JSONValue, _ tools: JSONValue?, _ addGen: Bool, _ cont: Bool, _ kwargs: [(String, JSONValue)]) throws -> String {
         guard let chat else { throw APIError.invalid("this model has no chat template; use /v1/completions or pass one with --chat-template") }
@@ -199,7 +211,7 @@ public final class OpenAIServer: Sendable {
             let unknown = GenerationRequest.unknownFields(body)
             if !unknown.isEmpty { logger.info("ignoring unknown request fields: \(unknown.joined(separator: ", "))") }
             var g = try GenerationRequest.parse(body, endpoint: endpoint, defaults: defaults, limits: config.limits, render: render)
-            try checkModel(g.model)
+            let lora = try resolveModel(g.model)
             if endpoint == .chat {
                 // The template already holds BOS and special tokens.
                 g.prompts = g.prompts.map { p in
@@ -209,7 +221,7 @@ public final class OpenAIServer: Sendable {
             }
             // Streams carry deltas (O(new tokens) per step); a whole response needs only each request's final output.
             g.params.outputKind = g.stream ? .delta : .finalOnly
-            var builder = ResponseBuilder(endpoint: endpoint, model: config.servedModelName, logprobs: g.logprobs)
+            var builder = ResponseBuilder(endpoint: endpoint, model: lora?.name ?? config.servedModelName, logprobs: g.logprobs)
             if endpoint == .chat { try configureParsing(&g, &builder) }
             let base = "\(builder.id)-\(counter.withLock { $0 += 1; return $0 })"
             let ids = g.prompts.indices.map { "\(base)-\($0)" }
@@ -217,7 +229,7 @@ public final class OpenAIServer: Sendable {
             for (i, p) in g.prompts.enumerated() {
                 do {
                     streams.append(try await engine.generate(id: ids[i], prompt: p, params: g.params, maxWaiting: config.maxNumQueuedRequests,
-                                                             cacheSalt: g.cacheSalt))
+                                                             cacheSalt: g.cacheSalt, lora: lora))
                 } catch {
                     for id in ids[..<i] { await engine.abort(id: id) }
                     if error is AsyncEngine.QueueFull {

@@ -26,6 +26,11 @@ struct EngineOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Speculative decoding, as vLLM's JSON: {\"method\": \"ngram\" | \"suffix\" | \"draft_model\", \"num_speculative_tokens\": K, ...}.",
                                valueName: "json"))
     var speculativeConfig: String?
+    @Flag(help: "Serve LoRA adapters (PEFT folders) on top of the model.") var enableLora = false
+    @Option(help: "Distinct LoRA adapters in one batch.") var maxLoras: Int = 1
+    @Option(help: "Largest LoRA rank accepted.") var maxLoraRank: Int = 16
+    @Option(help: "LoRA adapters kept in memory (default: --max-loras).") var maxCpuLoras: Int?
+    @Option(help: "LoRA weights in memory: auto (float32), float32, float16 (half the bytes per step; see README).") var loraDtype: String = "auto"
 
     func forwardOptions() throws -> ForwardOptions {
         if let t = threads, t < 1 { throw FolioError.invalidArgument(name: "--threads", message: "must be >= 1") }
@@ -54,6 +59,12 @@ struct EngineOptions: ParsableArguments {
         c.policy = p
         c.kvCacheDType = try KVCacheDType.parse(kvCacheDtype)
         c.speculative = try speculativeConfig.map(SpeculativeConfig.parse)
+        if enableLora {
+            guard let d = LoRADType(rawValue: loraDtype.lowercased()) else {
+                throw FolioError.invalidArgument(name: "--lora-dtype", message: "'\(loraDtype)' (auto, float32 or float16)")
+            }
+            c.lora = LoRAConfig(maxLoras: maxLoras, maxLoraRank: maxLoraRank, maxCPULoras: maxCpuLoras, dtype: d)
+        }
         return c
     }
 }
@@ -66,6 +77,7 @@ func loadLLM(_ model: String, _ options: EngineOptions) async throws -> LLM {
     let e = llm.engine
     stderr("folio: \(model): \(e.model.config.architecture), KV cache \(e.kvCacheDType.rawValue) \(e.kvCacheBytes / (1 << 20)) MiB = \(e.kvCapacityTokens) tokens (max concurrent tokens), block size \(e.config.blockSize)\n")
     if let s = e.config.speculative { stderr("folio: speculative decoding: \(s.method.rawValue), up to \(s.numSpeculativeTokens) tokens\(s.adaptive ? " (adaptive)" : "")\n") }
+    if let l = e.config.lora { stderr("folio: LoRA: up to \(l.maxLoras) adapters per batch, rank <= \(l.maxLoraRank)\n") }
     return llm
 }
 
@@ -96,11 +108,14 @@ extension Generate {
         guard let arr = j.arrayValue, let prompts = Optional(arr.compactMap(\.stringValue)), prompts.count == arr.count else {
             throw FolioError.malformedFile(path: file, problem: "not a JSON array of strings")
         }
-        let llm = try await loadLLM(model, engine)
+        var options = engine
+        if lora != nil { options.enableLora = true; options.maxLoraRank = max(options.maxLoraRank, 512) }
+        let llm = try await loadLLM(model, options)
         var p = SamplingParams(temperature: temperature, topP: topP, maxTokens: maxTokens, seed: seed)
         p.ignoreEOS = ignoreEos
         let progress: ((Int, Int) -> Void)? = prompts.count > 8 ? { progressBar($0, $1) } : nil
-        let outs = try await llm.generate(prompts.map { PromptInput.text($0) }, p, progress: progress)
+        let outs = try await llm.generate(prompts.map { PromptInput.text($0) }, p, lora: lora.map { LoRARequest(name: "lora", id: 1, path: $0) },
+                                          progress: progress)
         let s = llm.engine.stats
         let items: [JSONValue] = outs.map { o -> JSONValue in
             let c = o.outputs[0]
@@ -143,19 +158,37 @@ struct Bench: ParsableCommand {
         @Option var outputLen: Int = 64
         @Option(help: "JSON array of prompt strings instead of random tokens.") var dataset: String?
         @Option var seed: UInt64 = 0
+        @Option(help: "PEFT LoRA adapter folder (repeatable): requests take adapters round-robin (needs --enable-lora).") var loraPath: [String] = []
+        @Option(help: "Distinct adapters the requests use, cycling over --lora-path (each loaded as its own adapter; default: one per path).")
+        var numLoras: Int?
         @Flag var json = false
         @OptionGroup var engine: EngineOptions
 
         func run() async throws {
             try await Folio.runAsync {
                 guard numPrompts >= 1, inputLen >= 1, outputLen >= 1 else { throw FolioError.invalidArgument(name: "--num-prompts/--input-len/--output-len", message: "must be >= 1") }
+                if !loraPath.isEmpty, !engine.enableLora { throw FolioError.invalidArgument(name: "--lora-path", message: "needs --enable-lora") }
+                let nLoras = numLoras ?? loraPath.count
+                if !loraPath.isEmpty, nLoras < 1 { throw FolioError.invalidArgument(name: "--num-loras", message: "must be >= 1") }
                 let llm = try await loadLLM(model, engine)
                 let prompts = try Bench.prompts(llm, n: numPrompts, inputLen: inputLen, dataset: dataset, seed: seed)
                 var p = SamplingParams.greedy
                 p.maxTokens = outputLen
                 p.ignoreEOS = true
+                let loras: [LoRARequest?] = loraPath.isEmpty ? [] : (0..<numPrompts).map { i in
+                    let k = i % nLoras
+                    return LoRARequest(name: "lora-\(k + 1)", id: k + 1, path: loraPath[k % loraPath.count])
+                }
+                // Adapters load before the clock starts (`folio serve` loads them at startup or on first use).
+                let tl = Date()
+                var bytes = 0
+                for l in Set(loras.compactMap { $0 }) { bytes += try llm.engine.loras?.adapter(for: l).byteCount ?? 0 }
+                if !loras.isEmpty {
+                    stderr(String(format: "folio: %d adapters loaded in %.1f ms, %.1f MiB each in memory\n", nLoras, 1000 * Date().timeIntervalSince(tl),
+                                  Double(bytes) / Double(nLoras) / 1048576))
+                }
                 let t0 = Date()
-                let outs = try await llm.generate(prompts, p, progress: progressBar)
+                let outs = try llm.generate(prompts, params: Array(repeating: p, count: prompts.count), loras: loras, progress: progressBar)
                 let dt = Date().timeIntervalSince(t0)
                 let inTok = outs.reduce(0) { $0 + $1.promptTokenIds.count }, outTok = outs.reduce(0) { $0 + $1.outputs[0].tokenIds.count }
                 let r = [("elapsed_time", dt), ("num_requests", Double(outs.count)), ("total_num_tokens", Double(inTok + outTok)),

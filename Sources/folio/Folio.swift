@@ -77,6 +77,7 @@ struct Logits: ParsableCommand {
     @Option(help: "Comma-separated token ids.") var tokenIds: String
     @Option(help: "Only the top K (ids and values) per position.") var top: Int?
     @Flag(help: "Use the float32 reference forward pass.") var reference = false
+    @Option(help: "PEFT LoRA adapter folder to apply.") var lora: String?
 
     func run() throws {
         try Folio.run {
@@ -87,7 +88,8 @@ struct Logits: ParsableCommand {
             guard ids.count <= lm.config.maxPositionEmbeddings else {
                 throw FolioError.invalidArgument(name: "--token-ids", message: "\(ids.count) tokens exceed the context length \(lm.config.maxPositionEmbeddings)")
             }
-            let logits = try lm.forward(tokens: ids, cache: lm.makeCache(capacity: ids.count), allLogits: true)
+            let adapter = try lora.map { try LoRAAdapter.load(path: $0, for: lm, maxRank: 512) }
+            let logits = try lm.forward(tokens: ids, cache: lm.makeCache(capacity: ids.count), allLogits: true, lora: adapter)
             if let k = top {
                 let tops = logits.map { row -> (JSONValue, JSONValue) in
                     let idx = row.indices.sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }.prefix(k)
@@ -112,6 +114,7 @@ struct Generate: AsyncParsableCommand {
     @Option(help: "0 = greedy (default: the model's generation_config.json, else 0).") var temperature: Float?
     @Option(help: "Nucleus sampling mass (default: generation_config.json, else 1).") var topP: Float?
     @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(help: "PEFT LoRA adapter folder to apply.") var lora: String?
     @Flag(help: "Keep generating past end-of-sequence tokens.") var ignoreEos = false
     @Flag(help: "Print JSON {token_ids, text, finish_reason}.") var json = false
 
@@ -143,8 +146,9 @@ struct Generate: AsyncParsableCommand {
             var stops = tok?.eogIds ?? []
             if let e = tok?.eosId { stops.insert(e) }
             for e in lm.config.eosTokenIds + (defaults?.eosTokenIds ?? []) { stops.insert(Int32(e)) }
+            let adapter = try lora.map { try LoRAAdapter.load(path: $0, for: lm, maxRank: 512) }
             let r = try lm.generate(prompt: ids, maxTokens: maxTokens, temperature: temperature, topP: topP, seed: seed,
-                                    stopTokenIds: stops, ignoreEOS: ignoreEos)
+                                    stopTokenIds: stops, ignoreEOS: ignoreEos, lora: adapter)
             let text: JSONValue = tok.map { .string($0.decode(r.tokenIds, skipSpecialTokens: true)) } ?? .null
             if json {
                 emit(.object([("token_ids", .ints(r.tokenIds)), ("text", text), ("finish_reason", .string(r.finishReason))]))

@@ -34,6 +34,10 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Let tool_choice \"auto\" parse tool calls out of the model's text (needs --tool-call-parser).") var enableAutoToolChoice = false
     @Option(help: "The model's tool-call format: \(ToolParsers.names.joined(separator: ", ")).") var toolCallParser: String?
     @Option(help: "Split thinking from the answer: \(ReasoningParsers.names.joined(separator: ", ")).") var reasoningParser: String?
+    @Option(parsing: .upToNextOption, help: ArgumentHelp("LoRA adapters served as models: name=path or JSON {\"name\", \"path\", \"base_model_name\"} (needs --enable-lora).", valueName: "name=path"))
+    var loraModules: [String] = []
+    @Flag(help: "Serve POST /v1/load_lora_adapter and /v1/unload_lora_adapter (also VLLM_ALLOW_RUNTIME_LORA_UPDATING=True).")
+    var allowRuntimeLoraUpdating = false
     @OptionGroup var engine: EngineOptions
 
     func run() async throws {
@@ -50,6 +54,12 @@ struct Serve: AsyncParsableCommand {
             if let p = reasoningParser, ReasoningParsers.make(p) == nil {
                 throw FolioError.invalidArgument(name: "--reasoning-parser", message: "unknown parser \(p); choose from \(ReasoningParsers.names.joined(separator: ", "))")
             }
+            let modules = try loraModules.map(LoRAModule.parse)
+            if !modules.isEmpty, !engine.enableLora {
+                throw FolioError.invalidArgument(name: "--lora-modules", message: "--lora-modules requires --enable-lora")
+            }
+            let env = ProcessInfo.processInfo.environment["VLLM_ALLOW_RUNTIME_LORA_UPDATING"]?.lowercased()
+            let runtimeLoRA = allowRuntimeLoraUpdating || env == "true" || env == "1"
             guard FileManager.default.fileExists(atPath: model) else {
                 throw FolioError.io(path: model, message: "no such model (run scripts/fetch-models.sh, or pass --model)")
             }
@@ -95,13 +105,18 @@ struct Serve: AsyncParsableCommand {
             cfg.enableAutoToolChoice = enableAutoToolChoice
             cfg.toolCallParser = toolCallParser
             cfg.reasoningParser = reasoningParser
+            cfg.loraModules = modules
+            cfg.allowRuntimeLoRAUpdating = runtimeLoRA
             // Only `folio serve` bootstraps a metrics backend: Prometheus, rendered at /metrics.
             let registry = PrometheusCollectorRegistry()
             var factory = PrometheusMetricsFactory(registry: registry)
             factory.defaultValueHistogramBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160]
             MetricsSystem.bootstrap(factory)
             cfg.renderMetrics = { registry.emitToString() }
-            let server = OpenAIServer(core: core, config: cfg, chatTemplate: chat, defaults: defaults, logger: logger)
+            let server = try OpenAIServer(core: core, config: cfg, chatTemplate: chat, defaults: defaults, logger: logger)
+            if let l = config.lora {
+                logger.info("LoRA: \(modules.count) adapter(s) loaded, up to \(l.maxLoras) per batch, rank <= \(l.maxLoraRank)\(runtimeLoRA ? "; runtime loading and unloading enabled" : "")")
+            }
             logger.info("model \(model) (\(lm.config.architecture), \(lm.parameterCount) parameters) loaded in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s")
             if let note = lm.slowProjectionsNote { logger.warning("\(note)") }
             logger.info("KV cache \(core.kvCacheDType.rawValue) \(core.kvCacheBytes >> 20) MiB: \(core.kvCapacityTokens) tokens, max model len \(core.maxModelLen)")

@@ -95,3 +95,19 @@ def test_parse_equals_vllm_and_streams_add_up(tmp_path):
         assert len(out["deltas"]) >= (8 if case["parser"] == "hermes" else 1)
     r = folio("parse", "--tool-call-parser", "nope", "--text-file", str(f))
     assert r.returncode == 1 and "unknown parser nope; choose from" in r.stderr
+
+
+def test_generate_and_logits_with_lora():
+    """`--lora` on the single-sequence CLI: transformers+peft's greedy tokens and argmax (make_lora_goldens.py)."""
+    adapter = os.path.join(ROOT, "Tests", "Fixtures", "lora", "phi3-r8-fused")
+    golden = json.load(open(os.path.join(adapter, "golden.json")))["cases"][1]
+    model = os.path.join(ROOT, "Tests", "Fixtures", "models", "hf-tiny", "phi3")
+    ids = ",".join(map(str, golden["prompt_token_ids"]))
+    r = folio("generate", "--model", model, "--prompt-token-ids", ids, "--max-tokens", "16", "--ignore-eos", "--json", "--lora", adapter)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["token_ids"] == golden["greedy"]
+    r = folio("logits", "--model", model, "--token-ids", ids, "--top", "1", "--lora", adapter)
+    assert r.returncode == 0, r.stderr
+    assert [row[0] for row in json.loads(r.stdout)["top_ids"]] == golden["argmax"]
+    r = folio("generate", "--model", model, "--prompt-token-ids", ids, "--lora", "/nonexistent/adapter")
+    assert r.returncode == 1 and "/nonexistent/adapter: no such adapter directory" in r.stderr, r.stderr

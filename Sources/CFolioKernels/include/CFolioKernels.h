@@ -75,7 +75,7 @@ int folio_qmatmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols,
                        const int8_t *q, const float *xd4, const float *xs4, int64_t T, float *y, int64_t ldy);
 /// Instruction sets of the quantized kernels; folio_qmatmul_isa() is the best this CPU runs (what
 /// folio_qmatmul_rows uses).
-enum { FOLIO_ISA_SCALAR = 0, FOLIO_ISA_AVX2 = 1, FOLIO_ISA_AVX512_VNNI = 2 };
+enum { FOLIO_ISA_SCALAR = 0, FOLIO_ISA_AVX2 = 1, FOLIO_ISA_AVX512_VNNI = 2, FOLIO_ISA_AVX512 = 3 };
 int folio_qmatmul_isa(void);
 /// The instruction set folio_qmatmul_rows runs `type` on: the best one with a decoder for it (AVX-512 CPUs run the
 /// AVX2 kernels of the formats that have no AVX-512 VNNI decoder).
@@ -193,6 +193,26 @@ void folio_silu_mul_ref(float *g, const float *u, int64_t n);
 void folio_gelu_tanh_mul(float *g, const float *u, int64_t n);
 /// The scalar definition of folio_gelu_tanh_mul (libm tanhf).
 void folio_gelu_tanh_mul_ref(float *g, const float *u, int64_t n);
+
+// ---- LoRA (lora.c) ----
+/// One adapter's tokens in a batch for one projection: y[rows[i]] += Bt^T (A x[rows[i]]).
+typedef struct {
+    const int32_t *rows;  // [n] token rows of the batch
+    int64_t n;
+    const void *a;        // [r, in] lora_A (float32, or float16 when f16)
+    const void *bt;       // [r, out] lora_B transposed, scale folded in (same type)
+    int64_t r;
+    float *t;             // [n, r] scratch: the shrunk rows
+} folio_lora_group;
+/// Adds every group's low-rank update to its rows of y [*, out] (stride ldy) from x [*, in] (stride ldx): a shrink
+/// phase over all groups, then an expand phase, each spread over `threads`. Weights float32, or float16 if f16.
+void folio_lora_apply(const float *x, int64_t ldx, int64_t in, float *y, int64_t ldy, int64_t out,
+                      const folio_lora_group *groups, int64_t ngroups, int f16, int threads);
+/// folio_lora_apply on FOLIO_ISA_SCALAR (the definition), FOLIO_ISA_AVX2 or FOLIO_ISA_AVX512; -1 if this CPU lacks it.
+int folio_lora_apply_isa(int isa, const float *x, int64_t ldx, int64_t in, float *y, int64_t ldy, int64_t out,
+                         const folio_lora_group *groups, int64_t ngroups, int f16, int threads);
+/// The instruction set folio_lora_apply uses here.
+int folio_lora_isa(void);
 
 // ---- thread pool (pool.c) ----
 typedef void (*folio_task_fn)(void *ctx, int64_t index);
