@@ -38,12 +38,8 @@ extension EngineCore {
     public func prepare(prompt: PromptInput, params: SamplingParams, extraKeys: [String] = [], cacheSalt: String? = nil,
                         lora: LoRARequest? = nil) throws -> PreparedRequest {
         try params.validate(vocabSize: model.config.vocabSize)
-        var adapter: LoRAAdapter? = nil
-        if let lora {
-            guard let registry = loras else {
-                throw FolioError.invalidArgument(name: "lora", message: "LoRA is not enabled; start the engine with LoRA enabled (--enable-lora) to use adapters")
-            }
-            adapter = try registry.adapter(for: lora)
+        if lora != nil, loras == nil {
+            throw FolioError.invalidArgument(name: "lora", message: "LoRA is not enabled; start the engine with LoRA enabled (--enable-lora) to use adapters")
         }
         if let m = params.maxTokens, m > maxModelLen {
             throw FolioError.invalidArgument(name: "max_tokens", message: "max_tokens=\(m) cannot be greater than max_model_len=\(maxModelLen). Please request fewer output tokens.")
@@ -86,6 +82,9 @@ extension EngineCore {
             }
         }
         let grammarStops = (params.ignoreEOS ? Set<Int32>() : eosIds).union(params.stopTokenIds).sorted()
+        // Last: an adapter may be read from disk (and move others out of memory), which a request failing the cheap
+        // checks above should not cause.
+        let adapter = try lora.map { try loras!.adapter(for: $0) }
         return PreparedRequest(prompt: text, promptTokenIds: ids, params: params, maxTokens: params.maxTokens ?? (maxModelLen - ids.count),
                                badWordIds: bad, allowed: params.allowedTokenIds.map { Array(Set($0)).sorted() },
                                stops: stops, maxStopScalars: stops.map(\.count).max() ?? 0, stopIds: Set(params.stopTokenIds),

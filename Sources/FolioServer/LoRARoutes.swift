@@ -65,18 +65,19 @@ final class LoRAModules: Sendable {
 }
 
 extension OpenAIServer {
-    /// Reads an adapter for the engine (also its check): a missing folder is vLLM's 404, a bad adapter a 400
-    /// naming the problem.
+    /// Reads an adapter for the engine (also its check), at startup and for the load route alike: a name that is the
+    /// base model's is vLLM's 400, a missing folder vLLM's 404, a bad adapter a 400 naming the problem.
     func loadAdapter(_ m: LoRAModule) throws -> LoRARequest {
         guard let registry = core.loras else {
             throw APIError.invalid("LoRA is not enabled; start the server with --enable-lora")
         }
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: m.path, isDirectory: &isDir), isDir.boolValue else {
-            throw APIError(status: 404, message: "Loading lora \(m.name) failed: No adapter found for \(m.path)")
+        if m.name == config.servedModelName {
+            throw APIError(status: 400, message: "The lora adapter '\(m.name)' conflicts with a served base model.", type: "InvalidUserInput")
         }
         let r = loraModules.makeRequest(m)
-        do { _ = try registry.adapter(for: r) } catch { throw APIError.invalid("Loading lora \(m.name) failed: \(error)") }
+        do { _ = try registry.adapter(for: r) } catch let FolioError.io(path, _) where path == m.path {
+            throw APIError(status: 404, message: "Loading lora \(m.name) failed: No adapter found for \(m.path)")
+        } catch { throw APIError.invalid("Loading lora \(m.name) failed: \(error)") }
         loraModules.add(m, r)
         return r
     }
@@ -104,9 +105,6 @@ extension OpenAIServer {
                 try await self.withBody(req) { _, body in
                     guard let name = body["lora_name"]?.stringValue, !name.isEmpty, let path = body["lora_path"]?.stringValue, !path.isEmpty else {
                         throw APIError(status: 400, message: "Both 'lora_name' and 'lora_path' must be provided.", type: "InvalidUserInput")
-                    }
-                    if name == self.config.servedModelName {
-                        throw APIError(status: 400, message: "The lora adapter '\(name)' conflicts with a served base model.", type: "InvalidUserInput")
                     }
                     if body["load_inplace"]?.boolValue != true, self.loraModules.request(named: name) != nil {
                         throw APIError(status: 400, message: "The lora adapter '\(name)' has already been loaded. If you want to load the adapter in place, set 'load_inplace' to True.",

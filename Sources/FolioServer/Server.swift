@@ -76,9 +76,6 @@ public final class OpenAIServer: Sendable {
         metrics = ServerMetrics(model: config.metricsModelName ?? config.servedModelName)
         budget = BodyBudget(limit: config.maxBodyBytesInFlight)
         for m in config.loraModules {
-            if m.name == config.servedModelName {
-                throw FolioError.invalidArgument(name: "--lora-modules", message: "adapter name '\(m.name)' is the served model's name")
-            }
             do { _ = try loadAdapter(m) } catch let e as APIError { throw FolioError.invalidArgument(name: "--lora-modules", message: e.message) }
         }
     }

@@ -71,6 +71,9 @@ struct EngineOptions: ParsableArguments {
 
 func stderr(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
 
+/// `--lora DIR` on `folio logits` and `folio generate` takes any adapter up to vLLM's largest `max_lora_rank`.
+let cliMaxLoraRank = 512
+
 /// Loads the model and reports the KV budget (as vLLM does at startup).
 func loadLLM(_ model: String, _ options: EngineOptions) async throws -> LLM {
     let llm = try await LLM(model: model, config: try options.config(), options: try options.forwardOptions())
@@ -109,7 +112,7 @@ extension Generate {
             throw FolioError.malformedFile(path: file, problem: "not a JSON array of strings")
         }
         var options = engine
-        if lora != nil { options.enableLora = true; options.maxLoraRank = max(options.maxLoraRank, 512) }
+        if lora != nil { options.enableLora = true; options.maxLoraRank = max(options.maxLoraRank, cliMaxLoraRank) }
         let llm = try await loadLLM(model, options)
         var p = SamplingParams(temperature: temperature, topP: topP, maxTokens: maxTokens, seed: seed)
         p.ignoreEOS = ignoreEos

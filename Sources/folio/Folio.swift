@@ -88,7 +88,7 @@ struct Logits: ParsableCommand {
             guard ids.count <= lm.config.maxPositionEmbeddings else {
                 throw FolioError.invalidArgument(name: "--token-ids", message: "\(ids.count) tokens exceed the context length \(lm.config.maxPositionEmbeddings)")
             }
-            let adapter = try lora.map { try LoRAAdapter.load(path: $0, for: lm, maxRank: 512) }
+            let adapter = try lora.map { try LoRAAdapter.load(path: $0, for: lm, maxRank: cliMaxLoraRank) }
             let logits = try lm.forward(tokens: ids, cache: lm.makeCache(capacity: ids.count), allLogits: true, lora: adapter)
             if let k = top {
                 let tops = logits.map { row -> (JSONValue, JSONValue) in
@@ -146,7 +146,7 @@ struct Generate: AsyncParsableCommand {
             var stops = tok?.eogIds ?? []
             if let e = tok?.eosId { stops.insert(e) }
             for e in lm.config.eosTokenIds + (defaults?.eosTokenIds ?? []) { stops.insert(Int32(e)) }
-            let adapter = try lora.map { try LoRAAdapter.load(path: $0, for: lm, maxRank: 512) }
+            let adapter = try lora.map { try LoRAAdapter.load(path: $0, for: lm, maxRank: cliMaxLoraRank) }
             let r = try lm.generate(prompt: ids, maxTokens: maxTokens, temperature: temperature, topP: topP, seed: seed,
                                     stopTokenIds: stops, ignoreEOS: ignoreEos, lora: adapter)
             let text: JSONValue = tok.map { .string($0.decode(r.tokenIds, skipSpecialTokens: true)) } ?? .null
