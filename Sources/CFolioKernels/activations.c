@@ -78,3 +78,72 @@ void folio_gelu_tanh_mul(float *g, const float *u, int64_t n) {
 }
 
 void folio_gelu_tanh_mul_ref(float *g, const float *u, int64_t n) { gelu_tanh_mul_scalar(g, u, n); }
+
+// ---- bias + activation (encoder layers: y = act(y + b)) ----
+
+/// gelu(x) = 0.5 x (1 + erf(x / sqrt 2)) (PyTorch's exact gelu).
+static float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+
+static float apply_act(int act, float x) {
+    switch (act) {
+    case FOLIO_ACT_GELU: return gelu_erf(x);
+    case FOLIO_ACT_GELU_TANH: return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    case FOLIO_ACT_RELU: return x > 0 ? x : 0;
+    default: return x;
+    }
+}
+
+static void bias_act_scalar(float *y, const float *b, int64_t rows, int64_t n, int act) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t i = 0; i < n; i++) y[r * n + i] = apply_act(act, y[r * n + i] + (b ? b[i] : 0.0f));
+}
+
+#if defined(__x86_64__)
+/// erf(z) by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7): 1 - t p(t) e^{-z^2}, t = 1 / (1 + 0.3275911 |z|),
+/// with erf's sign.
+VMATH_AVX2_TARGET static inline __m256 erf256(__m256 z) {
+    const __m256 sign = _mm256_and_ps(z, _mm256_set1_ps(-0.0f));
+    const __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), z);
+    const __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), a, _mm256_set1_ps(1.0f)));
+    __m256 p = _mm256_set1_ps(1.061405429f);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+    p = _mm256_mul_ps(p, t);
+    const __m256 e = exp256(_mm256_mul_ps(_mm256_mul_ps(a, a), _mm256_set1_ps(-1.0f)));
+    const __m256 r = _mm256_fnmadd_ps(p, e, _mm256_set1_ps(1.0f));
+    return _mm256_or_ps(r, sign);
+}
+
+VMATH_AVX2_TARGET static void bias_act_avx2(float *y, const float *b, int64_t rows, int64_t n, int act) {
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = y + r * n;
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            __m256 x = _mm256_loadu_ps(row + i);
+            if (b) x = _mm256_add_ps(x, _mm256_loadu_ps(b + i));
+            if (act == FOLIO_ACT_GELU) {
+                const __m256 e = erf256(_mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f)));
+                x = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+            } else if (act == FOLIO_ACT_GELU_TANH) {
+                const __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+                x = x_sigmoid(x, _mm256_mul_ps(_mm256_set1_ps(2 * 0.7978845608028654f), _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x)));
+            } else if (act == FOLIO_ACT_RELU) {
+                x = _mm256_max_ps(x, _mm256_setzero_ps());
+            }
+            _mm256_storeu_ps(row + i, x);
+        }
+        for (; i < n; i++) row[i] = apply_act(act, row[i] + (b ? b[i] : 0.0f));
+    }
+}
+#endif
+
+void folio_bias_act(float *y, const float *b, int64_t rows, int64_t n, int act) {
+#if defined(__x86_64__)
+    if (cpu_has(CPU_AVX2 | CPU_FMA)) { bias_act_avx2(y, b, rows, n, act); return; }
+#endif
+    bias_act_scalar(y, b, rows, n, act);
+}
+
+void folio_bias_act_ref(float *y, const float *b, int64_t rows, int64_t n, int act) { bias_act_scalar(y, b, rows, n, act); }

@@ -48,6 +48,19 @@ public func rmsNorm(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ n: I
     for i in 0..<n { out[i] = x[i] * scale * w[i] }
 }
 
+/// out = (x - mean) / sqrt(var + eps) * w + b over `n` values (LayerNorm; out may alias x).
+@inline(__always)
+public func layerNorm(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int, eps: Float,
+                      _ out: UnsafeMutablePointer<Float>) {
+    var mean: Float = 0
+    for i in 0..<n { mean += x[i] }
+    mean /= Float(n)
+    var v: Float = 0
+    for i in 0..<n { let d = x[i] - mean; v += d * d }
+    let scale = 1 / (v / Float(n) + eps).squareRoot()
+    for i in 0..<n { out[i] = (x[i] - mean) * scale * w[i] + b[i] }
+}
+
 /// In-place softmax over `n` values.
 @inline(__always)
 public func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
@@ -60,6 +73,9 @@ public func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
 }
 
 @inline(__always) public func silu(_ x: Float) -> Float { x / (1 + expf(-x)) }
+
+/// GELU with the exact error function (PyTorch `gelu`, HF `gelu`).
+@inline(__always) public func geluErf(_ x: Float) -> Float { 0.5 * x * (1 + erff(x * 0.7071067811865476)) }
 
 /// GELU, tanh approximation (PyTorch `gelu(approximate="tanh")`, HF `gelu_pytorch_tanh`).
 @inline(__always) public func geluTanh(_ x: Float) -> Float {

@@ -110,6 +110,23 @@ public final class CausalLM: Sendable {
     /// their slots, then attends through each sequence's block table. Returns logits for `batch.logitIndices`.
     /// Every token's computation is independent of the others in the batch (batch-invariant results).
     public func forward(batch: ForwardBatch, kv: PagedKVCache) throws -> [[Float]] {
+        let c = config, H = c.hiddenSize
+        var h = try hiddenStates(batch: batch, kv: kv)
+        let n = h.count / H
+        guard n > 0 else { return [] }
+        var logits = [Float](repeating: 0, count: n * c.vocabSize)
+        h.withUnsafeMutableBufferPointer { hp in
+            logits.withUnsafeMutableBufferPointer { linear([weights.lmHead], hp.baseAddress!, n, [$0.baseAddress!]) }
+        }
+        if let cap = c.finalLogitSoftcap {
+            for i in logits.indices { logits[i] = tanhf(logits[i] / cap) * cap }
+        }
+        return (0..<n).map { Array(logits[($0 * c.vocabSize)..<(($0 + 1) * c.vocabSize)]) }
+    }
+
+    /// The forward pass up to the final norm: the normed last hidden state of each of `batch.logitIndices`, flattened
+    /// `[logitIndices.count * hidden]` (what `forward` multiplies by the LM head; decoder embedding models pool it).
+    public func hiddenStates(batch: ForwardBatch, kv: PagedKVCache) throws -> [Float] {
         let c = config, T = batch.tokens.count, H = c.hiddenSize
         guard T > 0 else { return [] }
         guard batch.positions.count == T, batch.sequence.count == T, batch.slots.count == T else {
@@ -201,16 +218,13 @@ public final class CausalLM: Sendable {
             for i in 0..<(T * H) { x[i] += o[i] }
         }
         let n = batch.logitIndices.count
-        guard n > 0 else { return [] }
+        var out = [Float](repeating: 0, count: n * H)
         weights.finalNorm.withUnsafeBufferPointer { w in
-            for (r, t) in batch.logitIndices.enumerated() { rmsNorm(x + t * H, w.baseAddress!, H, eps: c.rmsNormEps, h + r * H) }
+            out.withUnsafeMutableBufferPointer { o in
+                for (r, t) in batch.logitIndices.enumerated() { rmsNorm(x + t * H, w.baseAddress!, H, eps: c.rmsNormEps, o.baseAddress! + r * H) }
+            }
         }
-        var logits = [Float](repeating: 0, count: n * c.vocabSize)
-        logits.withUnsafeMutableBufferPointer { linear([weights.lmHead], h, n, [$0.baseAddress!]) }
-        if let cap = c.finalLogitSoftcap {
-            for i in logits.indices { logits[i] = tanhf(logits[i] / cap) * cap }
-        }
-        return (0..<n).map { Array(logits[($0 * c.vocabSize)..<(($0 + 1) * c.vocabSize)]) }
+        return out
     }
 
     /// ys[i] = x W_i^T for weights that share the input x: [T, cols] (q/k/v, gate/up). On the fast path x is

@@ -68,7 +68,7 @@ extension OpenAIServer {
     /// Reads an adapter for the engine (also its check), at startup and for the load route alike: a name that is the
     /// base model's is vLLM's 400, a missing folder vLLM's 404, a bad adapter a 400 naming the problem.
     func loadAdapter(_ m: LoRAModule) throws -> LoRARequest {
-        guard let registry = core.loras else {
+        guard let registry = core?.loras else {
             throw APIError.invalid("LoRA is not enabled; start the server with --enable-lora")
         }
         if m.name == config.servedModelName {
@@ -126,7 +126,7 @@ extension OpenAIServer {
                         throw APIError(status: 404, message: "The lora adapter '\(name)' cannot be found.", type: "NotFoundError")
                     }
                     // Requests running with it hold it and finish; new ones naming it get 404.
-                    self.core.loras?.remove(id: r.id)
+                    self.core?.loras?.remove(id: r.id)
                     self.logger.info("Removed LoRA adapter: name '\(name)'")
                     return Self.text("Success: LoRA adapter '\(name)' removed successfully.")
                 }

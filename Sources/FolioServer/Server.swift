@@ -48,10 +48,15 @@ public struct ServerConfig: Sendable {
     public init(servedModelName: String) { self.servedModelName = servedModelName }
 }
 
-/// The OpenAI-compatible HTTP server over an `AsyncEngine`.
+/// The OpenAI-compatible HTTP server over an `AsyncEngine` (generation), or over an `EmbeddingEngine` (an embedding
+/// model: `/v1/embeddings`; the generation routes answer 501 as vLLM's pooling runner does).
 public final class OpenAIServer: Sendable {
-    let engine: AsyncEngine
-    let core: EngineCore
+    let engine: AsyncEngine?
+    let core: EngineCore?
+    let embedder: EmbeddingEngine?
+    let tokenizer: Tokenizer
+    let maxModelLen: Int
+    let vocabSize: Int
     let config: ServerConfig
     let chat: ChatTemplate?
     let defaults: SamplingParams
@@ -69,6 +74,10 @@ public final class OpenAIServer: Sendable {
     public init(core: EngineCore, config: ServerConfig, chatTemplate: ChatTemplate?, defaults: SamplingParams, logger: Logger) throws {
         self.core = core
         engine = AsyncEngine(core: core)
+        embedder = nil
+        tokenizer = core.tokenizer
+        maxModelLen = core.maxModelLen
+        vocabSize = core.model.config.vocabSize
         self.config = config
         chat = chatTemplate
         self.defaults = defaults
@@ -78,6 +87,22 @@ public final class OpenAIServer: Sendable {
         for m in config.loraModules {
             do { _ = try loadAdapter(m) } catch let e as APIError { throw FolioError.invalidArgument(name: "--lora-modules", message: e.message) }
         }
+    }
+
+    /// Serves an embedding model (vLLM's `--runner pooling`).
+    public init(embedder: EmbeddingEngine, config: ServerConfig, logger: Logger) {
+        core = nil
+        engine = nil
+        self.embedder = embedder
+        tokenizer = embedder.tokenizer
+        maxModelLen = embedder.maxModelLen
+        vocabSize = embedder.model.vocabSize
+        self.config = config
+        chat = nil
+        defaults = SamplingParams()
+        self.logger = logger
+        metrics = ServerMetrics(model: config.metricsModelName ?? config.servedModelName)
+        budget = BodyBudget(limit: config.maxBodyBytesInFlight)
     }
 
     /// From now on, new requests get 503 (graceful shutdown has begun; requests in flight finish).
@@ -94,7 +119,7 @@ public final class OpenAIServer: Sendable {
         router.get("/version") { _, _ in Self.json(.object([("version", .string(folioVersion))])) }
         router.get("/metrics") { req, _ in
             if !self.config.metricsPublic { try self.authorize(req) }
-            self.metrics.update(self.engine.stats)
+            self.metrics.update(self.engine?.stats ?? self.embedder?.stats ?? EngineStats())
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: self.config.renderMetrics())))
         }
@@ -104,12 +129,13 @@ public final class OpenAIServer: Sendable {
             return Self.json(.object([("object", .string("list")), ("data", .array([.object([
                 ("id", .string(self.config.servedModelName)), ("object", .string("model")), ("created", .int(created)),
                 ("owned_by", .string("folio")), ("root", .string(self.config.servedModelName)), ("parent", .null),
-                ("max_model_len", .int(self.core.maxModelLen)),
+                ("max_model_len", .int(self.maxModelLen)),
             ])] + self.adapterCards(created: created)))]))
             }
         }
         router.post("/v1/completions") { req, ctx in try await self.handle(req) { try await self.generation(req, .completions) } }
         router.post("/v1/chat/completions") { req, ctx in try await self.handle(req) { try await self.generation(req, .chat) } }
+        router.post("/v1/embeddings") { req, ctx in try await self.handle(req) { try await self.embeddings(req) } }
         router.post("/tokenize") { req, ctx in try await self.handle(req) { try await self.withBody(req) { try self.tokenize($1) } } }
         router.post("/detokenize") { req, ctx in try await self.handle(req) { try await self.withBody(req) { try self.detokenize($1) } } }
         if config.allowRuntimeLoRAUpdating { addLoRARoutes(router) }
@@ -204,7 +230,10 @@ public final class OpenAIServer: Sendable {
     }
 
     func generation(_ req: Request, _ endpoint: Endpoint) async throws -> Response {
-        try await withBody(req) { req, body in
+        guard let engine, let core else {
+            throw APIError(status: 501, message: "The model does not support \(endpoint == .chat ? "Chat Completions" : "Completions") API", type: "NotImplementedError")
+        }
+        return try await withBody(req) { req, body in
             let unknown = GenerationRequest.unknownFields(body)
             if !unknown.isEmpty { logger.info("ignoring unknown request fields: \(unknown.joined(separator: ", "))") }
             var g = try GenerationRequest.parse(body, endpoint: endpoint, defaults: defaults, limits: config.limits, render: render)
@@ -235,7 +264,7 @@ public final class OpenAIServer: Sendable {
                     throw APIError.from(error)
                 }
             }
-            if g.stream { return streamResponse(req, g, builder, streams, ids: ids) }
+            if g.stream { return streamResponse(req, g, builder, streams, ids: ids, engine: engine) }
             // A client that closes its connection cancels this wait: its requests are aborted, not run to the end.
             let outs: [RequestOutput]
             do {
@@ -309,8 +338,8 @@ public final class OpenAIServer: Sendable {
     /// The SSE response. A client that closes its connection aborts its requests at once, even those still waiting
     /// for their first token (nothing would be written to notice it otherwise).
     func streamResponse(_ req: Request, _ g: GenerationRequest, _ b: ResponseBuilder, _ streams: [AsyncThrowingStream<RequestOutput, any Error>],
-                        ids: [String]) -> Response {
-        let engine = self.engine, metrics = self.metrics
+                        ids: [String], engine: AsyncEngine) -> Response {
+        let metrics = self.metrics
         let n = g.params.n
         let body = ResponseBody { writer in
             var promptTokens = 0, completion = 0
@@ -388,12 +417,12 @@ public final class OpenAIServer: Sendable {
         if let msgs = body["messages"], !msgs.isNull {
             guard msgs.arrayValue != nil else { throw APIError.invalid("messages must be a list of messages", param: "messages") }
             let text = try render(GenerationRequest.templateMessages(msgs), body["tools"], body["add_generation_prompt"]?.boolValue ?? true, false, [])
-            ids = core.tokenizer.encode(text, addSpecialTokens: f ?? false)
+            ids = tokenizer.encode(text, addSpecialTokens: f ?? false)
         } else if let p = body["prompt"]?.stringValue {
-            ids = core.tokenizer.encode(p, addSpecialTokens: f ?? true)
+            ids = tokenizer.encode(p, addSpecialTokens: f ?? true)
         } else { throw APIError.invalid("prompt (a string) or messages is required", param: "prompt") }
-        let strs: JSONValue = body["return_token_strs"]?.boolValue == true ? .array(ids.map { .string(core.tokenizer.token($0) ?? "") }) : .null
-        return Self.json(.object([("count", .int(ids.count)), ("max_model_len", .int(core.maxModelLen)),
+        let strs: JSONValue = body["return_token_strs"]?.boolValue == true ? .array(ids.map { .string(tokenizer.token($0) ?? "") }) : .null
+        return Self.json(.object([("count", .int(ids.count)), ("max_model_len", .int(maxModelLen)),
                                   ("tokens", .array(ids.map { .int(Int($0)) })), ("token_strs", strs)]))
     }
 
@@ -402,10 +431,10 @@ public final class OpenAIServer: Sendable {
         guard let arr = body["tokens"]?.arrayValue, let ids = Optional(arr.compactMap { $0.intValue }), ids.count == arr.count else {
             throw APIError.invalid("tokens must be a list of token ids", param: "tokens")
         }
-        for t in ids where t < 0 || t >= core.model.config.vocabSize {
-            throw APIError.invalid("token id \(t) is outside the vocabulary (\(core.model.config.vocabSize))", param: "tokens")
+        for t in ids where t < 0 || t >= vocabSize {
+            throw APIError.invalid("token id \(t) is outside the vocabulary (\(vocabSize))", param: "tokens")
         }
-        return Self.json(.object([("prompt", .string(core.tokenizer.decode(ids.map { Int32($0) })))]))
+        return Self.json(.object([("prompt", .string(tokenizer.decode(ids.map { Int32($0) })))]))
     }
 }
 

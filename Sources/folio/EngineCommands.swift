@@ -136,7 +136,7 @@ extension Generate {
 }
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks shaped like vLLM's.", subcommands: [Throughput.self, Latency.self, Serve.self, Grammar.self, Structured.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks shaped like vLLM's.", subcommands: [Throughput.self, Latency.self, Serve.self, Grammar.self, Structured.self, Embed.self])
 
     /// Random token-id prompts (vLLM's random dataset), or the first prompts of a JSON array of strings.
     static func prompts(_ llm: LLM, n: Int, inputLen: Int, dataset: String?, seed: UInt64) throws -> [PromptInput] {

@@ -10,7 +10,7 @@ struct Folio: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "folio",
         abstract: "Folio: an LLM inference engine in Swift.",
-        subcommands: [Serve.self, Generate.self, Chat.self, Bench.self, Tokenize.self, Logits.self, Inspect.self, TemplateCommand.self,
+        subcommands: [Serve.self, Generate.self, Chat.self, Embed.self, Bench.self, Tokenize.self, Logits.self, Inspect.self, TemplateCommand.self,
                       GrammarCommand.self, ParseCommand.self])
 
     /// Runs `body`, printing any error on stderr and exiting 1 (JSON results go to stdout).

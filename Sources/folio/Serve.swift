@@ -38,6 +38,11 @@ struct Serve: AsyncParsableCommand {
     var loraModules: [String] = []
     @Flag(help: "Serve POST /v1/load_lora_adapter and /v1/unload_lora_adapter (also VLLM_ALLOW_RUNTIME_LORA_UPDATING=True).")
     var allowRuntimeLoraUpdating = false
+    @Option(help: "auto (an encoder such as BERT is served as an embedding model, anything else generates), generate, or pooling (embeddings).")
+    var runner: String = "auto"
+    @Option(help: "auto, none, or embed (serve a causal LM as an embedding model, as --runner pooling).") var convert: String = "auto"
+    @Option(help: ArgumentHelp("Pooling of an embedding model, as vLLM's JSON: {\"pooling_type\": \"MEAN\" | \"CLS\" | \"LAST\", \"use_activation\": true}.", valueName: "json"))
+    var poolerConfig: String?
     @OptionGroup var engine: EngineOptions
 
     func run() async throws {
@@ -63,6 +68,22 @@ struct Serve: AsyncParsableCommand {
             guard FileManager.default.fileExists(atPath: model) else {
                 throw FolioError.io(path: model, message: "no such model (run scripts/fetch-models.sh, or pass --model)")
             }
+            guard ["auto", "generate", "pooling"].contains(runner) else {
+                throw FolioError.invalidArgument(name: "--runner", message: "'\(runner)' (auto, generate or pooling)")
+            }
+            guard ["auto", "none", "embed"].contains(convert) else {
+                throw FolioError.invalidArgument(name: "--convert", message: "'\(convert)' (auto, none or embed)")
+            }
+            let encoder = EmbeddingModel.isEncoder(path: model)
+            if encoder, runner == "generate" {
+                throw FolioError.invalidArgument(name: "--runner", message: "\(model) is an encoder (an embedding model): it cannot generate; use --runner pooling")
+            }
+            if runner == "pooling" || convert == "embed" || (encoder && runner == "auto") {
+                if runner == "generate" { throw FolioError.invalidArgument(name: "--convert", message: "--convert embed needs --runner pooling or auto") }
+                try await servePooling(logger)
+                return
+            }
+            if poolerConfig != nil { throw FolioError.invalidArgument(name: "--pooler-config", message: "applies to embedding models (--runner pooling)") }
             let t0 = Date()
             let lm = try CausalLM.load(path: model, options: try engine.forwardOptions())
             let tok = try Tokenizer.load(modelPath: model)
@@ -83,36 +104,13 @@ struct Serve: AsyncParsableCommand {
                 if let m = g.minP { defaults.minP = m }
                 if let r = g.repetitionPenalty { defaults.repetitionPenalty = r }
             }
-            var cfg = ServerConfig(servedModelName: servedModelName ?? model)
-            cfg.host = host
-            cfg.port = port
-            cfg.apiKeys = apiKey + (ProcessInfo.processInfo.environment["FOLIO_API_KEY"]?.split(separator: ",").map(String.init) ?? [])
-            cfg.maxNumQueuedRequests = maxNumQueuedRequests
-            cfg.metricsPublic = metricsPublic
-            // Metrics are labelled with the served name; a default name that is a file path is cut to its file name.
-            cfg.metricsModelName = servedModelName ?? URL(fileURLWithPath: model).lastPathComponent
-            for (name, v) in [("max-request-body-bytes", maxRequestBodyBytes), ("max-request-bytes-in-flight", maxRequestBytesInFlight),
-                              ("max-prompts-per-request", maxPromptsPerRequest), ("max-stop-sequences", maxStopSequences),
-                              ("http-idle-timeout", httpIdleTimeout)] where v < 1 {
-                throw FolioError.invalidArgument(name: "--" + name, message: "must be at least 1, got \(v)")
-            }
-            cfg.maxBodyBytes = maxRequestBodyBytes
-            cfg.maxBodyBytesInFlight = max(maxRequestBytesInFlight, maxRequestBodyBytes)
-            cfg.limits.maxPromptsPerRequest = maxPromptsPerRequest
-            cfg.limits.maxStopSequences = maxStopSequences
-            cfg.idleTimeoutSeconds = httpIdleTimeout
-            cfg.webUI = !noWebui
+            var cfg = try serverConfig()
             cfg.enableAutoToolChoice = enableAutoToolChoice
             cfg.toolCallParser = toolCallParser
             cfg.reasoningParser = reasoningParser
             cfg.loraModules = modules
             cfg.allowRuntimeLoRAUpdating = runtimeLoRA
-            // Only `folio serve` bootstraps a metrics backend: Prometheus, rendered at /metrics.
-            let registry = PrometheusCollectorRegistry()
-            var factory = PrometheusMetricsFactory(registry: registry)
-            factory.defaultValueHistogramBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160]
-            MetricsSystem.bootstrap(factory)
-            cfg.renderMetrics = { registry.emitToString() }
+            cfg.renderMetrics = bootstrapMetrics()
             let server = try OpenAIServer(core: core, config: cfg, chatTemplate: chat, defaults: defaults, logger: logger)
             if let l = config.lora {
                 logger.info("LoRA: \(modules.count) adapter(s) loaded, up to \(l.maxLoras) per batch, rank <= \(l.maxLoraRank)\(runtimeLoRA ? "; runtime loading and unloading enabled" : "")")
@@ -127,5 +125,58 @@ struct Serve: AsyncParsableCommand {
                 log.info("serving \(name) on http://\(host):\(port)/v1\(page)")
             }
         }
+    }
+
+    /// The settings every server shares (address, keys, limits, metrics label).
+    func serverConfig() throws -> ServerConfig {
+        var cfg = ServerConfig(servedModelName: servedModelName ?? model)
+        cfg.host = host
+        cfg.port = port
+        cfg.apiKeys = apiKey + (ProcessInfo.processInfo.environment["FOLIO_API_KEY"]?.split(separator: ",").map(String.init) ?? [])
+        cfg.maxNumQueuedRequests = maxNumQueuedRequests
+        cfg.metricsPublic = metricsPublic
+        // Metrics are labelled with the served name; a default name that is a file path is cut to its file name.
+        cfg.metricsModelName = servedModelName ?? URL(fileURLWithPath: model).lastPathComponent
+        for (name, v) in [("max-request-body-bytes", maxRequestBodyBytes), ("max-request-bytes-in-flight", maxRequestBytesInFlight),
+                          ("max-prompts-per-request", maxPromptsPerRequest), ("max-stop-sequences", maxStopSequences),
+                          ("http-idle-timeout", httpIdleTimeout)] where v < 1 {
+            throw FolioError.invalidArgument(name: "--" + name, message: "must be at least 1, got \(v)")
+        }
+        cfg.maxBodyBytes = maxRequestBodyBytes
+        cfg.maxBodyBytesInFlight = max(maxRequestBytesInFlight, maxRequestBodyBytes)
+        cfg.limits.maxPromptsPerRequest = maxPromptsPerRequest
+        cfg.limits.maxStopSequences = maxStopSequences
+        cfg.idleTimeoutSeconds = httpIdleTimeout
+        cfg.webUI = !noWebui
+        return cfg
+    }
+
+    /// Only `folio serve` bootstraps a metrics backend: Prometheus, rendered at /metrics.
+    func bootstrapMetrics() -> @Sendable () -> String {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultValueHistogramBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160]
+        MetricsSystem.bootstrap(factory)
+        return { registry.emitToString() }
+    }
+
+    /// An embedding model behind /v1/embeddings (vLLM's pooling runner): no KV cache, no chat page.
+    func servePooling(_ logger: Logger) async throws {
+        for (flag, set) in [("--enable-lora", engine.enableLora), ("--speculative-config", engine.speculativeConfig != nil),
+                            ("--tool-call-parser", toolCallParser != nil), ("--reasoning-parser", reasoningParser != nil),
+                            ("--lora-modules", !loraModules.isEmpty), ("--chat-template", chatTemplate != nil)] where set {
+            throw FolioError.invalidArgument(name: flag, message: "does not apply to an embedding model (--runner pooling)")
+        }
+        let t0 = Date()
+        let m = try EmbeddingModel.load(path: model, options: try engine.forwardOptions(), pooler: poolerConfig)
+        let e = try EmbeddingEngine(model: m, tokenizer: try Tokenizer.load(modelPath: model), maxNumBatchedTokens: engine.maxNumBatchedTokens,
+                                    maxNumSeqs: engine.maxNumSeqs, maxModelLen: engine.maxModelLen)
+        var cfg = try serverConfig()
+        cfg.webUI = false
+        cfg.renderMetrics = bootstrapMetrics()
+        let server = OpenAIServer(embedder: e, config: cfg, logger: logger)
+        logger.info("embedding model \(model) (\(m.architecture), \(m.parameterCount) parameters) loaded in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s: \(m.pooling.kind.rawValue) pooling\(m.pooling.normalize ? ", normalized" : ""), \(m.hiddenSize) dimensions, max model len \(e.maxModelLen)")
+        let log = logger, name = cfg.servedModelName, host = cfg.host
+        try await server.run { port in log.info("serving \(name) on http://\(host):\(port)/v1 (embeddings)") }
     }
 }

@@ -14,10 +14,11 @@ def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 
 
-def start_server(*args):
-    """`folio serve` with SmolLM2 as "smol" on a free loopback port; returns (process, base URL) once it answers."""
+def start_server(*args, model=MODEL, name="smol"):
+    """`folio serve` with SmolLM2 as "smol" (or `model` as `name`) on a free loopback port; returns (process, base URL)
+    once it answers."""
     port = free_port()
-    proc = subprocess.Popen([FOLIO, "serve", "--model", MODEL, "--served-model-name", "smol", "--port", str(port), *args],
+    proc = subprocess.Popen([FOLIO, "serve", "--model", model, "--served-model-name", name, "--port", str(port), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
@@ -31,10 +32,10 @@ def start_server(*args):
 
 
 @contextlib.contextmanager
-def serving(*args):
-    """`start_server(*args)` for a `with` block (or a fixture): yields the base URL; on leaving, SIGTERM must stop
-    the server gracefully (exit 0)."""
-    proc, base = start_server(*args)
+def serving(*args, **kw):
+    """`start_server(*args, **kw)` for a `with` block (or a fixture): yields the base URL; on leaving, SIGTERM must
+    stop the server gracefully (exit 0)."""
+    proc, base = start_server(*args, **kw)
     try:
         yield base
     finally:

@@ -193,6 +193,13 @@ void folio_silu_mul_ref(float *g, const float *u, int64_t n);
 void folio_gelu_tanh_mul(float *g, const float *u, int64_t n);
 /// The scalar definition of folio_gelu_tanh_mul (libm tanhf).
 void folio_gelu_tanh_mul_ref(float *g, const float *u, int64_t n);
+/// Activations after a bias (encoder layers).
+enum { FOLIO_ACT_NONE = 0, FOLIO_ACT_GELU = 1, FOLIO_ACT_GELU_TANH = 2, FOLIO_ACT_RELU = 3 };
+/// y[r, i] = act(y[r, i] + b[i]) over rows x n floats (b may be NULL), vectorized where the CPU allows (gelu's erf by
+/// a polynomial with absolute error <= 1.5e-7; gelu_tanh as folio_gelu_tanh_mul).
+void folio_bias_act(float *y, const float *b, int64_t rows, int64_t n, int act);
+/// The scalar definition of folio_bias_act (libm erff / tanhf).
+void folio_bias_act_ref(float *y, const float *b, int64_t rows, int64_t n, int act);
 
 // ---- LoRA (lora.c) ----
 /// One adapter's tokens in a batch for one projection: y[rows[i]] += Bt^T (A x[rows[i]]).
