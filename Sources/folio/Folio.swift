@@ -165,6 +165,19 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         try Folio.run {
+            if EmbeddingModel.isEncoder(path: path) {
+                // An encoder: what /v1/embeddings will serve (its pooling, width and context).
+                let m = try EmbeddingModel.load(path: path)
+                guard case .encoder(let b) = m.backbone else { return }
+                emit(.object([
+                    ("architecture", .string(m.architecture)), ("parameters", .number(Double(m.parameterCount))),
+                    ("runner", .string("pooling")), ("pooling_type", .string(m.pooling.kind.rawValue)), ("normalize", .bool(m.pooling.normalize)),
+                    ("embedding_size", .number(Double(m.hiddenSize))), ("max_model_len", .number(Double(m.maxModelLen))),
+                    ("is_matryoshka", .bool(m.isMatryoshka)), ("layers", .number(Double(b.config.numLayers))),
+                    ("heads", .number(Double(b.config.numHeads))), ("vocab_size", .number(Double(b.config.vocabSize))),
+                ]))
+                return
+            }
             let lm = try CausalLM.load(path: path)
             let tok = try? Tokenizer.load(modelPath: path)
             let c = lm.config

@@ -139,3 +139,11 @@ def test_embed_cli():
     assert bad.returncode == 1 and "invalid --dimensions: must be in [1, 64]" in bad.stderr
     bad = subprocess.run([FOLIO, "serve", "--model", TINY, "--runner", "pooling", "--enable-lora"], capture_output=True, text=True)
     assert bad.returncode == 1 and "invalid --enable-lora: does not apply to an embedding model (--runner pooling)" in bad.stderr
+
+
+def test_inspect_encoder(minilm):
+    out = subprocess.run([FOLIO, "inspect", MINILM], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    j = json.loads(out.stdout)
+    assert (j["architecture"], j["runner"], j["pooling_type"], j["normalize"], j["embedding_size"], j["max_model_len"]) == \
+        ("BertModel", "pooling", "MEAN", True, 384, 256)
