@@ -10,9 +10,11 @@
    Folio, vLLM, llama.cpp) attends to every prompt token.
 
 usage: python scripts/make_tiny_goldens.py Tests/Fixtures/models/hf-tiny   (needs torch, transformers, safetensors)
+       ONLY=llama-bias,qwen3-bias-gelu python scripts/make_tiny_goldens.py ...   (just those models; the random
+       draws then differ from a full run's, so a model is regenerated only with the set it was made with)
 """
 import json, os, sys, torch
-from transformers import (AutoModelForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Phi3Config, Phi3ForCausalLM,
+from transformers import (AutoModelForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Phi3Config, Phi3ForCausalLM, Qwen3Config, Qwen3ForCausalLM,
                           LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
                           Gemma3TextConfig, Gemma3ForCausalLM)
 
@@ -32,7 +34,20 @@ NEW = {
     "gemma3": (Gemma3ForCausalLM, Gemma3TextConfig(**{**common, "head_dim": 16}, query_pre_attn_scalar=16, sliding_window=16,
                layer_types=["sliding_attention", "sliding_attention", "full_attention"], rope_theta=1000000.0,
                rope_local_base_freq=10000.0, tie_word_embeddings=True)),
+    # config.json flags that change the math, one golden each (issue "One file per architecture"): Llama's
+    # attention_bias (q/k/v and o_proj), mlp_bias, an explicit head_dim wider than hidden/heads, GeGLU (tanh); Qwen3's
+    # attention_bias (o_proj too) with exact-erf gelu; Qwen3-MoE's dense layers.
+    "llama-bias": (LlamaForCausalLM, LlamaConfig(**common, attention_bias=True, mlp_bias=True, head_dim=32,
+                   hidden_act="gelu_pytorch_tanh", tie_word_embeddings=False)),
+    "qwen3-bias-gelu": (Qwen3ForCausalLM, Qwen3Config(**common, head_dim=16, attention_bias=True, hidden_act="gelu")),
+    # Qwen3-MoE with dense layers among the sparse ones: mlp_only_layers [0] and decoder_sparse_step 1 (layers 1, 2
+    # sparse); and step 2 (only layer 1 sparse).
+    "qwen3-moe-dense-layers": (Qwen3MoeForCausalLM, Qwen3MoeConfig(**common, head_dim=16, num_experts=4, num_experts_per_tok=2,
+                               moe_intermediate_size=96, norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[0])),
+    "qwen3-moe-sparse-step": (Qwen3MoeForCausalLM, Qwen3MoeConfig(**common, head_dim=16, num_experts=4, num_experts_per_tok=2,
+                              moe_intermediate_size=96, norm_topk_prob=False, decoder_sparse_step=2)),
 }
+ONLY = os.environ.get("ONLY", "").split(",") if os.environ.get("ONLY") else None   # regenerate just these (names)
 torch.manual_seed(1234)
 g = torch.Generator().manual_seed(99)
 
@@ -44,6 +59,7 @@ def greedy(m, ids):
 
 
 for name, (cls, cfg) in NEW.items():
+    if ONLY and name not in ONLY: continue
     m = cls(cfg).eval()
     with torch.no_grad():  # wider random init so logits are not flat (as make_tiny_hf.py)
         for p in m.parameters():
@@ -64,6 +80,7 @@ for name, (cls, cfg) in NEW.items():
     print(name, "ok", os.path.getsize(os.path.join(d, "model.safetensors")))
 
 for name in sorted(os.listdir(out)):
+    if ONLY and name not in ONLY: continue
     d = os.path.join(out, name)
     if not os.path.exists(os.path.join(d, "golden.json")): continue
     m = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()

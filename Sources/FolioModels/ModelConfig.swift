@@ -14,7 +14,19 @@ public enum RopeScaling: Sendable, Equatable {
 /// (GGUF llama-family files, whose Q/K rows llama.cpp's converter permuted).
 public enum RopeStyle: Sendable { case neox, interleaved }
 
-public enum Activation: Sendable { case silu, geluTanh }
+/// The MLP's gate activation: silu (SwiGLU), gelu with tanh (GeGLU as Gemma), exact gelu (erf).
+public enum Activation: Sendable { case silu, geluTanh, gelu
+
+    /// Hugging Face `hidden_act` / `hidden_activation` names (transformers' ACT2FN); others are refused.
+    static func huggingFace(_ name: String, path: String) throws -> Activation {
+        switch name {
+        case "silu", "swish": return .silu
+        case "gelu_pytorch_tanh", "gelu_new", "gelu_fast": return .geluTanh
+        case "gelu": return .gelu
+        default: throw FolioError.unsupported(path: path, what: "hidden_act \(name) (supported: silu, swish, gelu, gelu_pytorch_tanh, gelu_new, gelu_fast)")
+        }
+    }
+}
 
 /// Everything the forward pass needs to know about a decoder-only transformer, whatever file it came from.
 public struct ModelConfig: Sendable {
@@ -39,11 +51,19 @@ public struct ModelConfig: Sendable {
     public var tieWordEmbeddings: Bool
     /// Per layer: the sliding window (tokens a position may attend back, itself included), or nil for global.
     public var slidingWindow: [Int?]
+    /// Biases on q/k/v (Qwen2 always; Llama, Qwen3, Qwen3-MoE and Gemma 3 with `attention_bias`).
     public var attentionBias: Bool = false
+    /// A bias on o_proj too (`attention_bias` of Llama, Qwen3, Qwen3-MoE and Gemma 3; never Qwen2's).
+    public var outputBias: Bool = false
+    /// Biases on gate/up/down (Llama's `mlp_bias`).
+    public var mlpBias: Bool = false
     public var qkNorm: Bool = false
     public var numExperts: Int = 0
     public var numExpertsPerToken: Int = 0
     public var moeIntermediateSize: Int = 0
+    /// Layers of an MoE model that run the dense MLP (intermediate_size) instead: Qwen3-MoE's `mlp_only_layers`, and
+    /// every layer i with (i + 1) % `decoder_sparse_step` != 0.
+    public var denseLayers: Set<Int> = []
     /// Qwen3-MoE: renormalize the top-k routing weights.
     public var normTopKProb: Bool = true
     public var activation: Activation = .silu
@@ -174,8 +194,24 @@ extension ModelConfig {
         cfg.numExpertsPerToken = int("num_experts_per_tok") ?? 0
         cfg.moeIntermediateSize = int("moe_intermediate_size") ?? cfg.intermediateSize
         cfg.normTopKProb = c["norm_topk_prob"]?.boolValue ?? true
-        cfg.attentionBias = c["attention_bias"]?.boolValue ?? false
+        if family == .qwen3MoE {
+            let step = int("decoder_sparse_step") ?? 1
+            guard step >= 1 else { throw FolioError.malformedFile(path: path, problem: "config decoder_sparse_step \(step) must be at least 1") }
+            let only = c["mlp_only_layers"]?.arrayValue?.compactMap(\.intValue) ?? []
+            cfg.denseLayers = Set((0..<layers).filter { only.contains($0) || ($0 + 1) % step != 0 })
+        }
+        // transformers reads attention_bias (q/k/v/o) and mlp_bias only in these families; the others hard-code
+        // their biases (Qwen2: q/k/v only, set by the family) and ignore the fields, as Folio does.
+        if [.llama, .qwen3, .qwen3MoE, .gemma3].contains(family) {
+            cfg.attentionBias = c["attention_bias"]?.boolValue ?? false
+            cfg.outputBias = cfg.attentionBias
+        }
+        if family == .llama { cfg.mlpBias = c["mlp_bias"]?.boolValue ?? false }
+        if family != .gemma3, let act = c["hidden_act"]?.stringValue { cfg.activation = try Activation.huggingFace(act, path: path) }
         family.adjustHuggingFace(&cfg, c)
+        if family == .gemma3, let act = (c["hidden_activation"] ?? c["hidden_act"])?.stringValue {
+            cfg.activation = try Activation.huggingFace(act, path: path)
+        }
         if let local = rpAll?["sliding_attention"]?["rope_theta"]?.doubleValue { cfg.ropeLocalTheta = local }
         try cfg.validate(path: path)
         return cfg

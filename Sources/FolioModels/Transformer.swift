@@ -201,6 +201,7 @@ public final class CausalLM: Sendable {
             attention(q: q, out: att, batch: batch, slots: seqSlots, kv: kv, layer: l, window: c.slidingWindow[l])
             linear([lw.o], att, T, [o])
             adapt(l, .o, att, o)
+            addBias(lw.oBias, o, T, H)
             if let pn = lw.postAttnNorm {
                 pn.withUnsafeBufferPointer { w in for t in 0..<T { rmsNorm(o + t * H, w.baseAddress!, H, eps: c.rmsNormEps, o + t * H) } }
             }
@@ -278,14 +279,22 @@ public final class CausalLM: Sendable {
         linear([m.gate, m.up], x, T, [g, u])
         lora?(.gate, x, g)
         lora?(.up, x, u)
+        addBias(m.gateBias, g, T, ff)
+        addBias(m.upBias, u, T, ff)
         switch config.activation {
         case .silu:
             if options.reference { for i in 0..<(T * ff) { g[i] = silu(g[i]) * u[i] } } else { folio_silu_mul(g, u, Int64(T * ff)) }
         case .geluTanh:
             if options.reference { for i in 0..<(T * ff) { g[i] = geluTanh(g[i]) * u[i] } } else { folio_gelu_tanh_mul(g, u, Int64(T * ff)) }
+        case .gelu:
+            if options.reference { for i in 0..<(T * ff) { g[i] = geluErf(g[i]) * u[i] } } else {
+                folio_bias_act(g, nil, Int64(T), Int64(ff), Int32(FOLIO_ACT_GELU))
+                for i in 0..<(T * ff) { g[i] *= u[i] }
+            }
         }
         linear([m.down], g, T, [out])
         lora?(.down, g, out)
+        addBias(m.downBias, out, T, config.hiddenSize)
     }
 
     /// Routed experts: softmax over the router logits, top-k, weighted sum of those experts' MLPs.

@@ -6,6 +6,8 @@ struct MLPWeights: Sendable {
     let gate: WeightTensor  // [ff, hidden]
     let up: WeightTensor    // [ff, hidden]
     let down: WeightTensor  // [hidden, ff]
+    /// Llama's `mlp_bias`.
+    var gateBias: [Float]? = nil, upBias: [Float]? = nil, downBias: [Float]? = nil
 }
 
 enum FeedForward: Sendable {
@@ -17,6 +19,7 @@ struct LayerWeights: Sendable {
     let attnNorm: [Float]          // [hidden]
     let q, k, v, o: WeightTensor   // q: [qDim, hidden], k/v: [kvDim, hidden], o: [hidden, qDim]
     let qBias, kBias, vBias: [Float]?
+    var oBias: [Float]? = nil
     let qNorm, kNorm: [Float]?     // [headDim]
     let postAttnNorm: [Float]?     // Gemma 3 sandwich norm
     let ffnNorm: [Float]           // [hidden]
@@ -57,6 +60,13 @@ struct WeightLoader {
         }
         var v = try t.toFloats()
         if config.normWeightOffset != 0 { for i in v.indices { v[i] += config.normWeightOffset } }
+        return v
+    }
+
+    /// A bias the config says is there (an error naming it when missing), or nil when it says there is none.
+    func bias(_ name: String, _ length: Int, if present: Bool) throws -> [Float]? {
+        guard present else { return nil }
+        guard let v = try vector(name, length) else { throw FolioError.missing(path: source.path, what: "tensor \(name) (the config asks for biases)") }
         return v
     }
 
@@ -126,7 +136,7 @@ struct WeightLoader {
                 MLPWeights(gate: try matrix($0 + "w1.weight", c.intermediateSize, h), up: try matrix($0 + "w3.weight", c.intermediateSize, h),
                            down: try matrix($0 + "w2.weight", h, c.intermediateSize))
             })
-        case .qwen3MoE:
+        case .qwen3MoE where !c.denseLayers.contains(i):
             let ff = c.moeIntermediateSize
             ffn = .moe(router: try matrix(p + "mlp.gate.weight", c.numExperts, h), experts: try (0..<c.numExperts).map {
                 let e = "\(p)mlp.experts.\($0)."
@@ -138,22 +148,26 @@ struct WeightLoader {
             ffn = .dense(MLPWeights(gate: gu.rowSlice(0, c.intermediateSize), up: gu.rowSlice(c.intermediateSize, c.intermediateSize),
                                     down: try matrix(p + "mlp.down_proj.weight", h, c.intermediateSize)))
         default:
-            ffn = .dense(MLPWeights(gate: try matrix(p + "mlp.gate_proj.weight", c.intermediateSize, h),
-                                    up: try matrix(p + "mlp.up_proj.weight", c.intermediateSize, h),
-                                    down: try matrix(p + "mlp.down_proj.weight", h, c.intermediateSize)))
+            let ff = c.intermediateSize, mb = c.mlpBias
+            ffn = .dense(MLPWeights(gate: try matrix(p + "mlp.gate_proj.weight", ff, h), up: try matrix(p + "mlp.up_proj.weight", ff, h),
+                                    down: try matrix(p + "mlp.down_proj.weight", h, ff),
+                                    gateBias: try bias(p + "mlp.gate_proj.bias", ff, if: mb), upBias: try bias(p + "mlp.up_proj.bias", ff, if: mb),
+                                    downBias: try bias(p + "mlp.down_proj.bias", h, if: mb)))
         }
         let gemma = c.family == .gemma3
-        return LayerWeights(
+        var layer = LayerWeights(
             attnNorm: try norm(p + "input_layernorm.weight", h), q: q, k: k, v: v,
             o: try matrix(p + "self_attn.o_proj.weight", h, c.qDim),
-            qBias: c.attentionBias ? try vector(p + "self_attn.q_proj.bias", c.qDim) : nil,
-            kBias: c.attentionBias ? try vector(p + "self_attn.k_proj.bias", c.kvDim) : nil,
-            vBias: c.attentionBias ? try vector(p + "self_attn.v_proj.bias", c.kvDim) : nil,
+            qBias: try bias(p + "self_attn.q_proj.bias", c.qDim, if: c.attentionBias),
+            kBias: try bias(p + "self_attn.k_proj.bias", c.kvDim, if: c.attentionBias),
+            vBias: try bias(p + "self_attn.v_proj.bias", c.kvDim, if: c.attentionBias),
             qNorm: c.qkNorm ? try norm(p + "self_attn.q_norm.weight", c.headDim) : nil,
             kNorm: c.qkNorm ? try norm(p + "self_attn.k_norm.weight", c.headDim) : nil,
             postAttnNorm: gemma ? try norm(p + "post_attention_layernorm.weight", h) : nil,
             ffnNorm: try norm(p + (gemma ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight"), h),
             ffn: ffn, postFfnNorm: gemma ? try norm(p + "post_feedforward_layernorm.weight", h) : nil)
+        layer.oBias = try bias(p + "self_attn.o_proj.bias", h, if: c.outputBias)
+        return layer
     }
 
     func ggufLayer(_ i: Int) throws -> LayerWeights {
@@ -167,7 +181,7 @@ struct WeightLoader {
             v = try matrix(p + "attn_v.weight", c.kvDim, h)
         }
         let ffn: FeedForward
-        if c.numExperts > 0 {
+        if c.numExperts > 0, source.tensor(named: p + "ffn_gate_inp.weight") != nil {   // a layer without a router is dense
             let ff = c.family == .qwen3MoE ? c.moeIntermediateSize : c.intermediateSize
             let router = try matrix(p + "ffn_gate_inp.weight", c.numExperts, h)
             var experts: [MLPWeights] = []
@@ -193,12 +207,13 @@ struct WeightLoader {
             ffn = .dense(MLPWeights(gate: up.rowSlice(0, c.intermediateSize), up: up.rowSlice(c.intermediateSize, c.intermediateSize),
                                     down: try matrix(p + "ffn_down.weight", h, c.intermediateSize)))
         } else {
-            ffn = .dense(MLPWeights(gate: try matrix(p + "ffn_gate.weight", c.intermediateSize, h),
-                                    up: try matrix(p + "ffn_up.weight", c.intermediateSize, h),
-                                    down: try matrix(p + "ffn_down.weight", h, c.intermediateSize)))
+            let ff = c.intermediateSize
+            ffn = .dense(MLPWeights(gate: try matrix(p + "ffn_gate.weight", ff, h), up: try matrix(p + "ffn_up.weight", ff, h),
+                                    down: try matrix(p + "ffn_down.weight", h, ff), gateBias: try vector(p + "ffn_gate.bias", ff),
+                                    upBias: try vector(p + "ffn_up.bias", ff), downBias: try vector(p + "ffn_down.bias", h)))
         }
         let gemma = c.family == .gemma3
-        return LayerWeights(
+        var layer = LayerWeights(
             attnNorm: try norm(p + "attn_norm.weight", h), q: q, k: k, v: v, o: try matrix(p + "attn_output.weight", h, c.qDim),
             qBias: try vector(p + "attn_q.bias", c.qDim), kBias: try vector(p + "attn_k.bias", c.kvDim), vBias: try vector(p + "attn_v.bias", c.kvDim),
             qNorm: c.qkNorm ? try norm(p + "attn_q_norm.weight", c.headDim) : nil,
@@ -206,6 +221,8 @@ struct WeightLoader {
             postAttnNorm: gemma ? try norm(p + "post_attention_norm.weight", h) : nil,
             ffnNorm: try norm(p + "ffn_norm.weight", h), ffn: ffn,
             postFfnNorm: gemma ? try norm(p + "post_ffw_norm.weight", h) : nil)
+        layer.oBias = try vector(p + "attn_output.bias", h)
+        return layer
     }
 }
 
@@ -214,7 +231,8 @@ extension ModelWeights {
     /// embeddings, norms and MoE routers stay as they are.
     func mapProjections(_ transform: (WeightTensor) throws -> WeightTensor) throws -> ModelWeights {
         func mlp(_ m: MLPWeights) throws -> MLPWeights {
-            MLPWeights(gate: try transform(m.gate), up: try transform(m.up), down: try transform(m.down))
+            MLPWeights(gate: try transform(m.gate), up: try transform(m.up), down: try transform(m.down),
+                       gateBias: m.gateBias, upBias: m.upBias, downBias: m.downBias)
         }
         let layers = try self.layers.map { l -> LayerWeights in
             let ffn: FeedForward
@@ -222,9 +240,11 @@ extension ModelWeights {
             case .dense(let m): ffn = .dense(try mlp(m))
             case .moe(let router, let experts): ffn = .moe(router: router, experts: try experts.map(mlp))
             }
-            return LayerWeights(attnNorm: l.attnNorm, q: try transform(l.q), k: try transform(l.k), v: try transform(l.v),
-                                o: try transform(l.o), qBias: l.qBias, kBias: l.kBias, vBias: l.vBias, qNorm: l.qNorm,
-                                kNorm: l.kNorm, postAttnNorm: l.postAttnNorm, ffnNorm: l.ffnNorm, ffn: ffn, postFfnNorm: l.postFfnNorm)
+            var out = LayerWeights(attnNorm: l.attnNorm, q: try transform(l.q), k: try transform(l.k), v: try transform(l.v),
+                                   o: try transform(l.o), qBias: l.qBias, kBias: l.kBias, vBias: l.vBias, qNorm: l.qNorm,
+                                   kNorm: l.kNorm, postAttnNorm: l.postAttnNorm, ffnNorm: l.ffnNorm, ffn: ffn, postFfnNorm: l.postFfnNorm)
+            out.oBias = l.oBias
+            return out
         }
         return ModelWeights(embedding: embedding, layers: layers, finalNorm: finalNorm, lmHead: try transform(lmHead),
                             ropeFreqFactors: ropeFreqFactors)

@@ -18,7 +18,8 @@ struct Golden: Decodable {
 @Suite("Hugging Face tiny models match transformers")
 struct HFTinyGoldenTests {
     static let archs = ["llama", "llama3-rope-scaling", "mistral", "qwen2", "qwen3", "mixtral", "qwen3-moe", "phi3",
-                        "llama-yarn", "llama-linear", "mistral-sliding", "gemma3"]
+                        "llama-yarn", "llama-linear", "mistral-sliding", "gemma3", "llama-bias", "qwen3-bias-gelu",
+                        "qwen3-moe-dense-layers", "qwen3-moe-sparse-step"]
 
     @Test("logits at every position and the 16-token greedy continuation", arguments: archs)
     func matchesTransformers(arch: String) throws {
@@ -46,6 +47,27 @@ struct HFTinyGoldenTests {
                 #expect(gen.tokenIds == c.greedy_16, "\(arch) prompt of \(c.prompt_token_ids.count)")
             }
             #expect(gen.tokenIds == unmasked.greedy_16[ci], "\(arch) prompt of \(c.prompt_token_ids.count) (unmasked)")
+        }
+    }
+
+    /// A config flag Folio cannot honour is an error naming it, and one it honours needs its tensors.
+    @Test("hidden_act outside ACT2FN's supported names and biases the config asks for but the file lacks are errors")
+    func flagsRefused() throws {
+        let src = Fixtures.path("models/hf-tiny/llama")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("folio-flags-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: src + "/model.safetensors", toPath: dir + "/model.safetensors")
+        let base = try String(contentsOfFile: src + "/config.json", encoding: .utf8)
+        func load(_ edit: (String) -> String) throws { try edit(base).write(toFile: dir + "/config.json", atomically: true, encoding: .utf8); _ = try CausalLM.load(path: dir) }
+        #expect(throws: FolioError.unsupported(path: dir + "/config.json", what: "hidden_act relu (supported: silu, swish, gelu, gelu_pytorch_tanh, gelu_new, gelu_fast)")) {
+            try load { $0.replacingOccurrences(of: "\"hidden_act\": \"silu\"", with: "\"hidden_act\": \"relu\"") }
+        }
+        #expect(throws: FolioError.missing(path: dir, what: "tensor model.layers.0.self_attn.q_proj.bias (the config asks for biases)")) {
+            try load { $0.replacingOccurrences(of: "\"attention_bias\": false", with: "\"attention_bias\": true") }
+        }
+        #expect(throws: FolioError.missing(path: dir, what: "tensor model.layers.0.mlp.gate_proj.bias (the config asks for biases)")) {
+            try load { $0.replacingOccurrences(of: "\"mlp_bias\": false", with: "\"mlp_bias\": true") }
         }
     }
 }
