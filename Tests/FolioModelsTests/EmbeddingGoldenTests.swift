@@ -29,8 +29,8 @@ struct EmbeddingGoldenTests {
 
     /// Tokenizer ids equal Hugging Face's (truncated as encode truncates), embeddings within the bound, every text
     /// alone bit-identical to the batch.
-    func check(model path: String, ids idsFile: String, golden: String, width: Int) throws {
-        let m = try EmbeddingModel.load(path: path)
+    func check(model path: String, ids idsFile: String, golden: String, width: Int, pooler: String? = nil) throws {
+        let m = try EmbeddingModel.load(path: path, pooler: pooler)
         let tok = try Tokenizer.load(modelPath: path)
         let ref = try JSONDecoder().decode(Ids.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("embeddings/" + idsFile))))
         #expect(m.maxModelLen == ref.max_seq_length)
@@ -69,6 +69,15 @@ struct EmbeddingGoldenTests {
         let g = try Self.golden("tiny-qwen3-embed-d32.f32", width: 32)
         let cut = try m.embed(Array(ids), options: Array(repeating: PoolingOptions(dimensions: 32), count: ids.count))
         for i in cut.indices { #expect(cut[i].count == 32 && Self.cosine(cut[i], g[i]) >= Self.bound, "text \(i)") }
+    }
+
+    @Test("tiny BERT as llama.cpp's converter writes it (GGUF bert, F16): its GGUF vocabulary's ids, 100 embeddings, batched = alone")
+    func bertGGUF() throws {
+        let path = Fixtures.path("embeddings/tiny-bert-f16.gguf")
+        #expect(EmbeddingModel.isEncoder(path: path))
+        // The converter wrote no pooling_type for a folder without modules.json: mean pooling is asked for here.
+        try check(model: path, ids: "tiny-bert.json", golden: "tiny-bert.f32", width: 32, pooler: #"{"pooling_type": "MEAN"}"#)
+        #expect(try EmbeddingModel.load(path: path).pooling == PoolingConfig(kind: .cls, normalize: true))   // vLLM's encoder default
     }
 
     @Test("Sentence-Transformers configs Folio cannot run are refused by name; --pooler-config overrides")

@@ -147,3 +147,12 @@ def test_inspect_encoder(minilm):
     j = json.loads(out.stdout)
     assert (j["architecture"], j["runner"], j["pooling_type"], j["normalize"], j["embedding_size"], j["max_model_len"]) == \
         ("BertModel", "pooling", "MEAN", True, 384, 256)
+
+
+def test_bert_gguf_with_pooler_config():
+    ref = golden("tiny-bert.f32", 32)
+    ids = json.load(open(os.path.join(FIX, "tiny-bert.json")))["ids"]
+    with serving("--pooler-config", '{"pooling_type": "MEAN"}', model=os.path.join(FIX, "tiny-bert-f16.gguf"), name="tiny-bert") as b:
+        r = client(b).embeddings.create(model="tiny-bert", input=TEXTS[:30], extra_body={"truncate_prompt_tokens": -1})
+        assert min(cos(d.embedding, ref[i]) for i, d in enumerate(r.data)) >= COS
+        assert r.usage.prompt_tokens == sum(len(x) for x in ids[:30])

@@ -41,15 +41,37 @@ public struct BertConfig: Sendable {
                            numHeads: try int("num_attention_heads"), intermediateSize: try int("intermediate_size"),
                            maxPositionEmbeddings: try int("max_position_embeddings", 512), typeVocabSize: try int("type_vocab_size", 2),
                            layerNormEps: Float(j["layer_norm_eps"]?.doubleValue ?? 1e-12), activation: act)
-        guard c.vocabSize > 0, c.hiddenSize > 0, c.numLayers > 0, c.numHeads > 0, c.intermediateSize > 0, c.maxPositionEmbeddings > 0,
-              c.typeVocabSize > 0, c.hiddenSize <= 1 << 16, c.intermediateSize <= 1 << 18, c.numLayers <= 1 << 10 else {
+        try c.validate(path: path)
+        return c
+    }
+
+    /// llama.cpp's `bert` GGUF metadata (its converter writes no activation: BERT's is exact gelu, as transformers').
+    static func fromGGUF(_ g: GGUFFile) throws -> BertConfig {
+        func int(_ k: String) throws -> Int {
+            guard let v = g.archValue(k)?.intValue else { throw FolioError.missing(path: g.path, what: "metadata bert.\(k)") }
+            return v
+        }
+        if g.archValue("attention.causal")?.boolValue == true { throw FolioError.unsupported(path: g.path, what: "a causal BERT (bert.attention.causal)") }
+        guard let emb = g.tensor(named: "token_embd.weight"), let types = g.tensor(named: "token_types.weight") else {
+            throw FolioError.missing(path: g.path, what: "tensor token_embd.weight or token_types.weight")
+        }
+        let c = BertConfig(vocabSize: emb.rows, hiddenSize: try int("embedding_length"), numLayers: try int("block_count"),
+                           numHeads: try int("attention.head_count"), intermediateSize: try int("feed_forward_length"),
+                           maxPositionEmbeddings: try int("context_length"), typeVocabSize: types.rows,
+                           layerNormEps: Float(g.archValue("attention.layer_norm_epsilon")?.doubleValue ?? 1e-12), activation: .gelu)
+        try c.validate(path: g.path)
+        return c
+    }
+
+    func validate(path: String) throws {
+        guard vocabSize > 0, hiddenSize > 0, numLayers > 0, numHeads > 0, intermediateSize > 0, maxPositionEmbeddings > 0,
+              typeVocabSize > 0, hiddenSize <= 1 << 16, intermediateSize <= 1 << 18, numLayers <= 1 << 10 else {
             throw FolioError.malformedFile(path: path, problem: "config has an invalid size")
         }
-        guard c.hiddenSize % c.numHeads == 0 else {
-            throw FolioError.malformedFile(path: path, problem: "hidden_size \(c.hiddenSize) is not a multiple of num_attention_heads \(c.numHeads)")
+        guard hiddenSize % numHeads == 0 else {
+            throw FolioError.malformedFile(path: path, problem: "hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(numHeads)")
         }
-        guard c.layerNormEps.isFinite, c.layerNormEps > 0 else { throw FolioError.malformedFile(path: path, problem: "layer_norm_eps must be positive") }
-        return c
+        guard layerNormEps.isFinite, layerNormEps > 0 else { throw FolioError.malformedFile(path: path, problem: "layer_norm_eps must be positive") }
     }
 }
 
@@ -70,29 +92,54 @@ public final class BertModel: Sendable {
     let embNormW, embNormB: [Float]
     let layers: [Layer]
 
-    public init(path: String, config j: JSONValue, options: ForwardOptions = ForwardOptions()) throws {
-        let cfgPath = path + "/config.json"
-        let c = try BertConfig.fromHuggingFace(j, path: cfgPath)
+    /// A Hugging Face folder (config.json + safetensors).
+    public convenience init(path: String, config j: JSONValue, options: ForwardOptions = ForwardOptions()) throws {
+        let c = try BertConfig.fromHuggingFace(j, path: path + "/config.json")
         let src = try SafetensorsCheckpoint(directory: path)
+        // BertForMaskedLM / BertForPreTraining checkpoints put the encoder under "bert.".
+        let p = src.tensor(named: "bert.embeddings.word_embeddings.weight") != nil ? "bert." : ""
+        try self.init(config: c, source: src, path: path, options: options) { p + $0 }
+    }
+
+    /// A llama.cpp `bert` GGUF file (any tensor type Folio reads; float32 activations).
+    public convenience init(gguf g: GGUFFile, options: ForwardOptions = ForwardOptions()) throws {
+        try self.init(config: try BertConfig.fromGGUF(g), source: g, path: g.path, options: options, name: Self.ggufName)
+    }
+
+    /// llama.cpp's converter's name for a Hugging Face BERT tensor.
+    static func ggufName(_ hf: String) -> String {
+        let fixed = ["embeddings.word_embeddings.weight": "token_embd.weight", "embeddings.position_embeddings.weight": "position_embd.weight",
+                     "embeddings.token_type_embeddings.weight": "token_types.weight", "embeddings.LayerNorm.weight": "token_embd_norm.weight",
+                     "embeddings.LayerNorm.bias": "token_embd_norm.bias"]
+        if let f = fixed[hf] { return f }
+        let parts = hf.split(separator: ".")   // encoder.layer.N.<module...>.(weight|bias)
+        guard parts.count >= 5, parts[0] == "encoder", parts[1] == "layer" else { return hf }
+        let module = parts[3..<(parts.count - 1)].joined(separator: ".")
+        let map = ["attention.self.query": "attn_q", "attention.self.key": "attn_k", "attention.self.value": "attn_v",
+                   "attention.output.dense": "attn_output", "attention.output.LayerNorm": "attn_output_norm",
+                   "intermediate.dense": "ffn_up", "output.dense": "ffn_down", "output.LayerNorm": "layer_output_norm"]
+        return "blk.\(parts[2]).\(map[module] ?? module).\(parts.last!)"
+    }
+
+    /// The weights of `source`, named as Hugging Face names them through `name`.
+    init(config c: BertConfig, source src: any WeightSource, path: String, options: ForwardOptions, name: (String) -> String) throws {
         config = c
         self.path = path
         self.options = options
         source = src
-        // BertForMaskedLM / BertForPreTraining checkpoints put the encoder under "bert.".
-        let p = src.tensor(named: "bert.embeddings.word_embeddings.weight") != nil ? "bert." : ""
         let H = c.hiddenSize, F = c.intermediateSize
         func matrix(_ n: String, _ rows: Int, _ cols: Int) throws -> WeightTensor {
-            let t = try src.require(p + n)
-            guard t.shape == [rows, cols] else {
-                throw FolioError.malformedFile(path: path, problem: "\(p + n) has shape \(t.shape), expected [\(rows), \(cols)]")
+            let t = try src.require(name(n))
+            guard t.rows == rows, t.cols == cols, t.shape.count == 2 else {
+                throw FolioError.malformedFile(path: path, problem: "\(name(n)) has shape \(t.shape), expected [\(rows), \(cols)]")
             }
-            guard [TensorType.f32, .f16, .bf16].contains(t.type) else { throw FolioError.unsupported(path: path, what: "dtype \(t.type) of \(p + n)") }
+            guard t.type.isSupported else { throw FolioError.unsupported(path: path, what: "type \(t.type) of \(name(n))") }
             return t
         }
         func vector(_ n: String, _ len: Int) throws -> [Float] {
-            let t = try src.require(p + n)
+            let t = try src.require(name(n))
             guard t.elementCount == len, t.shape.count == 1 else {
-                throw FolioError.malformedFile(path: path, problem: "\(p + n) has shape \(t.shape), expected [\(len)]")
+                throw FolioError.malformedFile(path: path, problem: "\(name(n)) has shape \(t.shape), expected [\(len)]")
             }
             return try t.toFloats()
         }

@@ -40,6 +40,7 @@ public final class EmbeddingModel: Sendable {
 
     /// Whether the model at `path` is an encoder (served as an embedding model whatever `--runner` says).
     public static func isEncoder(path: String) -> Bool {
+        if path.hasSuffix(".gguf") { return (try? GGUFFile(path: path))?.architecture == "bert" }
         guard let j = try? JSONValue.parse(file: path + "/config.json") else { return false }
         let names = j["architectures"]?.arrayValue?.compactMap(\.stringValue) ?? []
         return names.contains { BertConfig.architectures.contains($0) } || (names.isEmpty && j["model_type"]?.stringValue == "bert")
@@ -52,7 +53,19 @@ public final class EmbeddingModel: Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw FolioError.io(path: path, message: "no such file or directory") }
         let st = isDir.boolValue ? try PoolingConfig.sentenceTransformers(modelPath: path) : nil
         let m: EmbeddingModel
-        if isDir.boolValue, isEncoder(path: path) {
+        if !isDir.boolValue, isEncoder(path: path) {
+            let g = try GGUFFile(path: path)
+            let bert = try BertModel(gguf: g, options: options)
+            // llama.cpp's pooling_type (1 mean, 2 CLS, 3 last; 0 none: vLLM's default for encoders), normalized as
+            // llama.cpp's server and Sentence-Transformers' BERT models normalize.
+            let kinds: [Int: PoolingConfig.Kind] = [0: .cls, 1: .mean, 2: .cls, 3: .last]
+            let t = g.archValue("pooling_type")?.intValue ?? 0
+            guard let kind = kinds[t] else { throw FolioError.unsupported(path: path, what: "bert.pooling_type \(t) (0-3 are embeddings)") }
+            var p = PoolingConfig(kind: kind, normalize: true)
+            if let pooler { p = try PoolingConfig.parse(json: pooler, over: p) }
+            m = EmbeddingModel(backbone: .encoder(bert), pooling: p, path: path, positions: bert.config.maxPositionEmbeddings,
+                               hiddenSize: bert.config.hiddenSize, vocabSize: bert.config.vocabSize, config: nil)
+        } else if isDir.boolValue, isEncoder(path: path) {
             let j = try JSONValue.parse(file: path + "/config.json")
             let bert = try BertModel(path: path, config: j, options: options)
             var p = st ?? PoolingConfig(kind: .cls, normalize: true)
