@@ -159,7 +159,7 @@ public final class EmbeddingEngine: @unchecked Sendable {
                 left -= 1
                 let c = left == 0 ? continuation : nil
                 if c != nil { continuation = nil }
-                let all = results.compactMap { $0 }
+                let all = c != nil ? results.compactMap { $0 } : []   // gathered once, by the last result
                 lock.unlock()
                 c?.resume(returning: all)
             }

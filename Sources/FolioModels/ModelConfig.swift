@@ -207,11 +207,9 @@ extension ModelConfig {
             cfg.outputBias = cfg.attentionBias
         }
         if family == .llama { cfg.mlpBias = c["mlp_bias"]?.boolValue ?? false }
-        if family != .gemma3, let act = c["hidden_act"]?.stringValue { cfg.activation = try Activation.huggingFace(act, path: path) }
         family.adjustHuggingFace(&cfg, c)
-        if family == .gemma3, let act = (c["hidden_activation"] ?? c["hidden_act"])?.stringValue {
-            cfg.activation = try Activation.huggingFace(act, path: path)
-        }
+        // Gemma names it hidden_activation; the others hidden_act. It overrides the family's default.
+        if let act = (c["hidden_activation"] ?? c["hidden_act"])?.stringValue { cfg.activation = try Activation.huggingFace(act, path: path) }
         if let local = rpAll?["sliding_attention"]?["rope_theta"]?.doubleValue { cfg.ropeLocalTheta = local }
         try cfg.validate(path: path)
         return cfg

@@ -25,6 +25,20 @@ struct Fields {
     func ints(_ k: String) throws -> [Int32]? {
         try typed(k, "a list of 32-bit integers") { v in Self.each(v) { $0.intValue.flatMap { Int32(exactly: $0) } } }
     }
+    /// A prompt as /v1/completions' `prompt` and /v1/embeddings' `input` take it: a string, a list of strings, a
+    /// list of 32-bit token ids or a list of such lists; a 400 naming `field` otherwise.
+    static func prompts(_ v: JSONValue, field: String) throws -> [PromptInput] {
+        if let s = v.stringValue { return [.text(s)] }
+        let bad = APIError.invalid("\(field) must be a string, a list of strings, or token ids", param: field)
+        guard let a = v.arrayValue else { throw bad }
+        guard !a.isEmpty else { throw APIError.invalid("\(field) must not be empty", param: field) }
+        let token: (JSONValue) -> Int32? = { $0.intValue.flatMap { Int32(exactly: $0) } }
+        if let strings = each(v, { $0.stringValue }) { return strings.map { .text($0) } }
+        if let ids = each(v, token) { return [.tokens(ids)] }
+        if let lists = each(v, { each($0, token) }) { return lists.map { .tokens($0) } }
+        throw bad
+    }
+
     /// Every element of array `v` read by `get`, or nil when `v` is not an array or `get` refuses an element.
     static func each<T>(_ v: JSONValue, _ get: (JSONValue) -> T?) -> [T]? {
         guard let a = v.arrayValue else { return nil }
@@ -155,17 +169,8 @@ public struct GenerationRequest: Sendable {
         switch endpoint {
         case .completions:
             guard let prompt = body["prompt"], !prompt.isNull else { throw APIError.invalid("prompt is required", param: "prompt") }
-            if let s = prompt.stringValue { r.prompts = [.text(s)]; r.promptTexts = [s] } else if let a = prompt.arrayValue {
-                guard !a.isEmpty else { throw APIError.invalid("prompt must not be empty", param: "prompt") }
-                if a.allSatisfy({ $0.stringValue != nil }) {
-                    r.prompts = a.map { .text($0.stringValue!) }; r.promptTexts = a.map(\.stringValue)
-                } else if let ids = Fields.each(prompt, { $0.intValue.flatMap { Int32(exactly: $0) } }) {
-                    r.prompts = [.tokens(ids)]; r.promptTexts = [nil]
-                } else if let lists = Fields.each(prompt, { Fields.each($0) { $0.intValue.flatMap { Int32(exactly: $0) } } }) {
-                    r.prompts = lists.map { .tokens($0) }
-                    r.promptTexts = a.map { _ in nil }
-                } else { throw APIError.invalid("prompt must be a string, a list of strings, or token ids", param: "prompt") }
-            } else { throw APIError.invalid("prompt must be a string, a list of strings, or token ids", param: "prompt") }
+            r.prompts = try Fields.prompts(prompt, field: "prompt")
+            r.promptTexts = r.prompts.map { if case .text(let s) = $0 { return s }; return nil }
             guard r.prompts.count <= limits.maxPromptsPerRequest else {
                 throw APIError.invalid("prompt has \(r.prompts.count) prompts; at most \(limits.maxPromptsPerRequest) are allowed per request (--max-prompts-per-request)", param: "prompt")
             }

@@ -30,7 +30,7 @@ extension OpenAIServer {
                 ids = try r.inputs.map { input in
                     switch input {
                     case .text(let t): return try embedder.prepare(text: t, addSpecialTokens: r.addSpecialTokens, truncatePromptTokens: r.truncatePromptTokens)
-                    case .tokens(let t): return try embedder.prepare(tokens: t, truncatePromptTokens: r.truncatePromptTokens)
+                    case .tokens(let t), .tokenized(_, let t): return try embedder.prepare(tokens: t, truncatePromptTokens: r.truncatePromptTokens)
                     }
                 }
             } catch { throw APIError.from(error) }

@@ -136,15 +136,15 @@ public final class Tokenizer: Sendable {
     /// `encode`, cut as Hugging Face's `truncation=True, max_length=maxLength` cuts one sequence (the default right
     /// side): the text's tokens are cut so that, with the special tokens added around them, at most `maxLength` remain.
     public func encode(_ text: String, addSpecialTokens: Bool = true, maxLength: Int) -> [Int32] {
-        let ids = encode(text, addSpecialTokens: addSpecialTokens)
-        guard ids.count > maxLength else { return ids }
-        guard addSpecialTokens else { return Array(ids.prefix(max(0, maxLength))) }
         let bare = encode(text, addSpecialTokens: false)
+        guard addSpecialTokens else { return Array(bare.prefix(max(0, maxLength))) }
+        // What `encode` puts around the text's tokens.
         let before: [Int32], after: [Int32]
         if !prefixIds.isEmpty || !suffixIds.isEmpty { (before, after) = (prefixIds, suffixIds) } else {
             before = addBos ? bosId.map { [$0] } ?? [] : []
             after = addEos ? eosId.map { [$0] } ?? [] : []
         }
+        guard before.count + bare.count + after.count > maxLength else { return before + bare + after }
         return before + bare.prefix(max(0, maxLength - before.count - after.count)) + after
     }
 
