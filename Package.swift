@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
     ],
     targets: [
         .target(name: "CFolioKernels"),
@@ -40,10 +41,13 @@ let package = Package(
         .target(name: "FolioOpenAI", dependencies: ["FolioEngine", "FolioGrammar", "FolioTemplates", "FolioTools", "FolioWeights"],
                 swiftSettings: swiftSettings),
         .target(name: "FolioServer",
-                dependencies: ["FolioOpenAI", "FolioEngine", "FolioGrammar", "FolioTools", "FolioWeights", .product(name: "Hummingbird", package: "hummingbird"),
+                dependencies: ["CFolioKernels", "FolioOpenAI", "FolioEngine", "FolioGrammar", "FolioTools", "FolioWeights", .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "Metrics", package: "swift-metrics"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                               .product(name: "UnixSignals", package: "swift-service-lifecycle")],
+                               .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                               // The data-parallel front's HTTP client to its replicas (over Unix sockets).
+                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                               .product(name: "NIOHTTP1", package: "swift-nio")],
                 // The chat page at / (plain HTML/CSS/JS, compiled into the binary: no files or network at runtime).
                 resources: ["index.html", "chat.css", "chat.js", "markdown.js"].map { .embedInCode("WebUI/\($0)") },
                 swiftSettings: swiftSettings),
@@ -66,6 +70,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "FolioEngineTests", dependencies: ["FolioTestSupport", "FolioEngine", "FolioGrammar", "FolioModels", "FolioTokenizers", "FolioWeights"],
                     swiftSettings: swiftSettings),
+        .testTarget(name: "FolioServerTests", dependencies: ["FolioServer"], swiftSettings: swiftSettings),
         .testTarget(name: "FolioModelsTests", dependencies: ["FolioTestSupport", "FolioModels", "FolioTokenizers", "FolioWeights", "CFolioKernels"],
                     swiftSettings: swiftSettings),
     ]

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/fetch-models.sh models --all
 swift build -c release --build-tests
 swift test -c release --skip-build
-python3 -m pip install -q "openai>=1.40" pytest selenium jsonschema 2>&1 | grep -v "already satisfied" || true
+# vllm-router and kubernetes-validate: the scale-out tests (replicas behind the router; deploy/'s manifests).
+python3 -m pip install -q "openai>=1.40" pytest selenium jsonschema prometheus_client pyyaml kubernetes-validate vllm-router==0.1.17 2>&1 | grep -v "already satisfied" || true
 # The chat page's browser test drives Debian's headless Chromium (it reports itself skipped where none can be installed).
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } >/dev/null 2>&1 \

@@ -93,7 +93,10 @@ static void *worker(void *arg) {
 }
 
 static void pool_init(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    // One thread per core this process may run on (its affinity: taskset, a cgroup cpuset, or a data-parallel
+    // replica's share), not every online core.
+    long n = folio_allowed_cpus(0, 0);
+    if (n < 1) n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 1) n = 1;
     pool_t *p = calloc(1, sizeof(pool_t));
     pthread_mutex_init(&p->submit, 0);

@@ -16,6 +16,10 @@ import UnixSignals
 public struct ServerConfig: Sendable {
     public var host = "127.0.0.1"
     public var port = 8000
+    /// `--uds`: listen on this Unix domain socket instead of host and port (as vLLM; data-parallel replicas do).
+    public var unixSocket: String? = nil
+    /// `--metrics-compat vllm`: /metrics also carries every series under vLLM's `vllm:` names (`MetricsCompat`).
+    public var metricsCompatVLLM = false
     public var servedModelName: String
     public var apiKeys: [String] = []
     public var maxNumQueuedRequests: Int? = nil
@@ -105,6 +109,9 @@ public final class OpenAIServer: Sendable {
         budget = BodyBudget(limit: config.maxBodyBytesInFlight)
     }
 
+    /// The engine's counters now (a generation or an embedding engine).
+    var stats: EngineStats { engine?.stats ?? embedder?.stats ?? EngineStats() }
+
     /// From now on, new requests get 503 (graceful shutdown has begun; requests in flight finish).
     public func beginDraining() { draining.value = true }
 
@@ -119,9 +126,16 @@ public final class OpenAIServer: Sendable {
         router.get("/version") { _, _ in Self.json(.object([("version", .string(folioVersion))])) }
         router.get("/metrics") { req, _ in
             if !self.config.metricsPublic { try self.authorize(req) }
-            self.metrics.update(self.engine?.stats ?? self.embedder?.stats ?? EngineStats())
+            self.metrics.update(self.stats)
+            let text = self.config.renderMetrics()
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                            body: ResponseBody(byteBuffer: ByteBuffer(string: self.config.renderMetrics())))
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: self.config.metricsCompatVLLM ? MetricsCompat.withVLLMNames(text) : text)))
+        }
+        // What vllm-router's power_of_two policy polls (and its cache_aware policy's load balance): requests running
+        // and waiting. Unauthenticated like /health: a router health-checks without the API key.
+        router.get("/get_load") { _, _ in
+            let s = self.stats
+            return Self.json(.object([("load", .int(s.numRunning + s.numWaiting))]))
         }
         router.get("/v1/models") { req, _ in
             try await self.handle(req) {
@@ -141,8 +155,9 @@ public final class OpenAIServer: Sendable {
         if config.allowRuntimeLoRAUpdating { addLoRARoutes(router) }
         // A connection that sends nothing for `idleTimeout` while idle or mid-request (a stalled upload) is closed,
         // freeing its slot and its body reservation; requests being answered are never timed out.
+        let address: BindAddress = config.unixSocket.map { .unixDomainSocket(path: $0) } ?? .hostname(config.host, port: config.port)
         return Application(router: router, server: .http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)))),
-                           configuration: .init(address: .hostname(config.host, port: config.port), serverName: "folio"),
+                           configuration: .init(address: address, serverName: "folio"),
                            onServerRunning: { ch in await onRunning(ch.localAddress?.port ?? 0) }, logger: logger)
     }
 

@@ -43,12 +43,28 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "auto, none, or embed (serve a causal LM as an embedding model, as --runner pooling).") var convert: String = "auto"
     @Option(help: ArgumentHelp("Pooling of an embedding model, as vLLM's JSON: {\"pooling_type\": \"MEAN\" | \"CLS\" | \"LAST\", \"use_activation\": true}.", valueName: "json"))
     var poolerConfig: String?
+    @Option(help: "Engine processes on this host behind one API port, each pinned to its share of the cores (NUMA node by node; FOLIO_CPU_THREADS_BIND=\"0-3|4-7\" sets the shares).")
+    var dataParallelSize: Int = 1
+    @Option(help: "Listen on this Unix domain socket instead of --host and --port.") var uds: String?
+    @Option(help: "vllm: /metrics also exports every series under vLLM's vllm: names (Gateway API inference extension, vLLM dashboards).")
+    var metricsCompat: String?
     @OptionGroup var engine: EngineOptions
 
     func run() async throws {
         try await Folio.runAsync {
-            var logger = Logger(label: "folio")
+            var logger = Logger(label: ProcessInfo.processInfo.environment["FOLIO_DP_RANK"].map { "folio.dp\($0)" } ?? "folio")
             logger.logLevel = .info
+            if let m = metricsCompat, m != "vllm" {
+                throw FolioError.invalidArgument(name: "--metrics-compat", message: "'\(m)' (the one choice is vllm)")
+            }
+            guard dataParallelSize >= 1 else {
+                throw FolioError.invalidArgument(name: "--data-parallel-size", message: "must be at least 1, got \(dataParallelSize)")
+            }
+            try bindCPUsFromEnvironment(logger)
+            if dataParallelSize > 1 {
+                try await serveDataParallel(logger)
+                return
+            }
             // vLLM's checks, before the model loads.
             if enableAutoToolChoice, toolCallParser == nil {
                 throw FolioError.invalidArgument(name: "--enable-auto-tool-choice", message: "--enable-auto-tool-choice requires --tool-call-parser")
@@ -120,9 +136,10 @@ struct Serve: AsyncParsableCommand {
             logger.info("KV cache \(core.kvCacheDType.rawValue) \(core.kvCacheBytes >> 20) MiB: \(core.kvCapacityTokens) tokens, max model len \(core.maxModelLen)")
             let log = logger, name = cfg.servedModelName, host = cfg.host
             let ui = cfg.webUI
+            let where_ = uds.map { "unix socket \($0)" }
             try await server.run { port in
-                let page = ui ? "; chat page at http://\(host):\(port)/" : ""
-                log.info("serving \(name) on http://\(host):\(port)/v1\(page)")
+                let page = ui && where_ == nil ? "; chat page at http://\(host):\(port)/" : ""
+                log.info("serving \(name) on \(where_ ?? "http://\(host):\(port)/v1")\(page)")
             }
         }
     }
@@ -132,6 +149,8 @@ struct Serve: AsyncParsableCommand {
         var cfg = ServerConfig(servedModelName: servedModelName ?? model)
         cfg.host = host
         cfg.port = port
+        cfg.unixSocket = uds
+        cfg.metricsCompatVLLM = metricsCompat == "vllm"
         cfg.apiKeys = apiKey + (ProcessInfo.processInfo.environment["FOLIO_API_KEY"]?.split(separator: ",").map(String.init) ?? [])
         cfg.maxNumQueuedRequests = maxNumQueuedRequests
         cfg.metricsPublic = metricsPublic

@@ -226,8 +226,17 @@ typedef void (*folio_task_fn)(void *ctx, int64_t index);
 /// Runs fn(ctx, i) for i in 0..<ntasks on up to `threads` threads (the caller and the pool's workers; tasks handed
 /// out dynamically). Serial when threads <= 1, when nested in a task, or while another job holds the pool.
 void folio_parallel(int64_t ntasks, int threads, folio_task_fn fn, void *ctx);
-/// Threads the pool can run on (the caller plus its workers: one per online core).
+/// Threads the pool can run on (the caller plus its workers: one per core this process may run on).
 int folio_pool_threads(void);
+
+// ---- CPU affinity (affinity.c) ----
+/// The CPUs the calling thread may run on: writes up to `capacity` CPU numbers to `cpus` (may be NULL) and returns
+/// how many there are (negative errno on failure).
+int folio_allowed_cpus(int *cpus, int capacity);
+/// Pins every thread of this process (and so every thread started later) to `cpus`; 0 or a negative errno.
+int folio_bind_cpus(const int *cpus, int n);
+/// SIGTERM to this process when the process `parent` (the one that started it) exits; 0 or a negative errno.
+int folio_exit_with_parent(int parent);
 
 #ifdef __cplusplus
 }
