@@ -80,18 +80,23 @@ public final class DataParallelServer: Sendable {
     /// Waits for the replica to exit, then restarts it unless the server is shutting down.
     func supervise(_ r: Replica, firstExit: AsyncStream<Int32>) async {
         var exits = firstExit
+        var delay: UInt64 = 1  // seconds before a restart; doubles while restarts fail, up to a minute
         while true {
             var status: Int32 = -1
             for await s in exits { status = s }
             r.state.withLock { $0.up = false }
             if draining.value || Task.isCancelled { return }
-            logger.error("replica \(r.index) exited with status \(status); restarting it")
-            try? await Task.sleep(nanoseconds: 1_000_000_000)
+            logger.error("replica \(r.index) exited with status \(status); restarting it in \(delay) s")
+            try? await Task.sleep(nanoseconds: delay * 1_000_000_000)
+            if draining.value || Task.isCancelled { return }
             guard let e = try? r.start() else { logger.error("replica \(r.index) could not be restarted"); return }
             exits = e
             if await r.waitReady() {
                 r.state.withLock { $0.up = true }
                 logger.info("replica \(r.index) is back")
+                delay = 1
+            } else {
+                delay = min(delay * 2, 60)
             }
         }
     }
