@@ -14,4 +14,9 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } >/dev/null 2>&1 \
         || echo "note: could not install chromium and chromium-driver; the browser tests will be skipped"
 fi
+# Tensor parallelism's tests run the binary under Open MPI's mpirun (they report themselves skipped without it).
+if ! command -v mpirun >/dev/null; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin; } >/dev/null 2>&1 \
+        || echo "note: could not install openmpi-bin; the tensor-parallel tests will be skipped"
+fi
 python3 -m pytest -q Tests/api

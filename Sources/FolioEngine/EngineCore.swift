@@ -73,7 +73,9 @@ public final class EngineCore: @unchecked Sendable {
         guard config.maxNumSeqs >= 1 else { throw FolioError.invalidArgument(name: "max_num_seqs", message: "must be >= 1") }
         guard config.maxNumBatchedTokens >= 1 else { throw FolioError.invalidArgument(name: "max_num_batched_tokens", message: "must be >= 1") }
         let dtype = config.kvCacheDType ?? KVCacheDType.auto(for: c)
-        let perBlock = PagedKVCache.bytesPerToken(c, dtype: dtype) * config.blockSize
+        // Under tensor parallelism every rank holds the same blocks for its KV heads: size them for the rank with
+        // the most heads, so that no rank goes past the budget.
+        let perBlock = PagedKVCache.bytesPerToken(model.largestShardConfig, dtype: dtype) * config.blockSize
         let blocks: Int
         if let n = config.numKVBlocks { blocks = n } else {
             let bytes = config.kvCacheMemory ?? min(EngineCore.availableMemory() / 10, 4 << 30)

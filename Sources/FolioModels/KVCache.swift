@@ -1,3 +1,4 @@
+import Foundation
 import CFolioKernels
 import FolioWeights
 
@@ -45,6 +46,8 @@ public enum KVCacheDType: String, Sendable, CaseIterable {
 /// `dtype` (and for int8/fp8 one scale per slot and KV head). Sequences address it through block tables (vLLM's
 /// paged attention layout); a token's K/V live at its slot `block * blockSize + offset`.
 public final class PagedKVCache: @unchecked Sendable {
+    /// Tells caches apart across processes (tensor parallelism: each rank holds its heads of the same cache).
+    public let id = PagedKVCache.nextID()
     public let numBlocks: Int
     public let blockSize: Int
     public let kvDim: Int
@@ -57,6 +60,10 @@ public final class PagedKVCache: @unchecked Sendable {
     /// int8/fp8: [slots, numKVHeads] scales per layer.
     var ks: [UnsafeMutablePointer<Float>] = []
     var vs: [UnsafeMutablePointer<Float>] = []
+
+    static let counter = NSLock()
+    nonisolated(unsafe) static var last = 0
+    static func nextID() -> Int { counter.lock(); defer { counter.unlock() }; last += 1; return last }
 
     public init(config: ModelConfig, numBlocks: Int, blockSize: Int, dtype: KVCacheDType = .float32) {
         self.numBlocks = numBlocks

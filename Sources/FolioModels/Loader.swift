@@ -4,7 +4,9 @@ import Foundation
 
 extension CausalLM {
     /// Loads a model: a `.gguf` file, or a Hugging Face folder (config.json + safetensors). Weights stay in the mmapped
-    /// file; `options` picks the fast kernels or the float32 reference path and the thread count.
+    /// file; `options` picks the fast kernels or the float32 reference path and the thread count. With
+    /// `options.tensorParallelSize` N > 1 (under `mpirun -np N`), rank 0 gets its share of the model and drives the
+    /// others; every other rank never returns from here: it runs rank 0's forward passes and exits when rank 0 stops.
     public static func load(path: String, options: ForwardOptions = ForwardOptions()) throws -> CausalLM {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
@@ -31,9 +33,43 @@ extension CausalLM {
             source = g
         }
         var w = try WeightLoader(source: source, config: cfg, isGGUF: !isDir.boolValue).load()
+        var local = cfg, tp: ModelParallel? = nil, plan: ShardPlan? = nil, stages: PipelinePlan? = nil
+        if options.tensorParallelSize > 1, options.pipelineParallelSize > 1 {
+            throw FolioError.invalidArgument(name: "--pipeline-parallel-size", message: "does not combine with --tensor-parallel-size yet")
+        }
+        if options.pipelineParallelSize > 1 {
+            let t = try ModelParallel.join(size: options.pipelineParallelSize, flag: "--pipeline-parallel-size")
+            let p = try PipelinePlan(config: cfg, rank: t.rank, size: t.size)
+            w = p.part(w)
+            local = p.local(cfg)
+            (tp, stages) = (t, p)
+        }
+        if options.tensorParallelSize > 1 {
+            let t = try ModelParallel.join(size: options.tensorParallelSize)
+            // down_proj is split by columns: its ranges must be whole blocks of its encoding.
+            let align = w.layers.reduce(1) { a, l in
+                guard case .dense(let m) = l.ffn else { return a }
+                return max(a, m.down.type.blockElements)
+            }
+            let p = try ShardPlan(config: cfg, rank: t.rank, size: t.size, intermediateAlign: align)
+            w = try p.shard(w, config: cfg)
+            local = p.local(cfg)
+            (tp, plan) = (t, p)
+        }
         if let qt = options.quantization { w = try w.quantized(to: qt, threads: options.threads) }
         if !options.reference && options.repack { w = try w.packed(threads: options.threads) }
-        return CausalLM(config: cfg, weights: w, source: source, path: path, options: options)
+        let lm = CausalLM(config: local, weights: w, source: source, path: path, options: options, parallel: tp, shard: plan,
+                          pipeline: stages)
+        tp?.stopWorkersAtExit()
+        if let t = tp, t.rank > 0 {
+            // A worker rank's whole life: rank 0's forward passes on this share, until rank 0 stops (then exit 0).
+            do { try lm.runParallelWorker() } catch {
+                FileHandle.standardError.write(Data("folio: rank \(t.rank): \(error)\n".utf8))
+                t.check(-1, "forward pass")
+            }
+            exit(0)
+        }
+        return lm
     }
 
     /// Parameter count (elements of every tensor).

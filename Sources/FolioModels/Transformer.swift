@@ -36,6 +36,10 @@ public struct ForwardOptions: Sendable, Equatable {
     /// Repack Q4_0/Q4_1/Q8_0/F32/F16/BF16 projections at load into 16-row panels for the packed kernels (a copy of
     /// those weights in memory instead of the mapped file; off: every weight read in place).
     public var repack: Bool
+    /// Ranks the model is split across (`--tensor-parallel-size`, `--pipeline-parallel-size`; more than 1 needs
+    /// `mpirun -np N`).
+    public var tensorParallelSize = 1
+    public var pipelineParallelSize = 1
     public init(reference: Bool = false, threads: Int? = nil, quantization: TensorType? = nil, repack: Bool = true) {
         self.reference = reference
         self.threads = max(1, threads ?? defaultThreadCount)
@@ -62,8 +66,18 @@ public final class CausalLM: Sendable {
     let invFreqLocal: [Float]
     let ropeAttentionFactor: Float
     public let options: ForwardOptions
+    /// Tensor parallelism: this process's rank among `mpirun`'s and its share of the model (`config` is the share's).
+    public let parallel: ModelParallel?
+    let shard: ShardPlan?
+    let pipeline: PipelinePlan?
+    /// The ranks this one all-reduces with: tensor parallelism's (none under pipeline parallelism).
+    var tensorGroup: ModelParallel? { shard == nil ? nil : parallel }
 
-    init(config: ModelConfig, weights: ModelWeights, source: any WeightSource, path: String, options: ForwardOptions) {
+    init(config: ModelConfig, weights: ModelWeights, source: any WeightSource, path: String, options: ForwardOptions,
+         parallel: ModelParallel? = nil, shard: ShardPlan? = nil, pipeline: PipelinePlan? = nil) {
+        self.parallel = parallel
+        self.shard = shard
+        self.pipeline = pipeline
         self.options = options
         self.config = config
         self.weights = weights
@@ -112,14 +126,31 @@ public final class CausalLM: Sendable {
     public func forward(batch: ForwardBatch, kv: PagedKVCache) throws -> [[Float]] {
         let c = config, H = c.hiddenSize
         var h = try hiddenStates(batch: batch, kv: kv)
+        if let pp = pipeline, let mp = parallel, !pp.isLast {
+            // The last rank computes the logits; rank 0 receives them.
+            guard pp.isFirst, !batch.logitIndices.isEmpty else { return [] }
+            let n = batch.logitIndices.count
+            var logits = [Float](repeating: 0, count: n * c.vocabSize)
+            logits.withUnsafeMutableBufferPointer { mp.receive($0.baseAddress!, $0.count, from: pp.size - 1) }
+            return (0..<n).map { Array(logits[($0 * c.vocabSize)..<(($0 + 1) * c.vocabSize)]) }
+        }
         let n = h.count / H
         guard n > 0 else { return [] }
-        var logits = [Float](repeating: 0, count: n * c.vocabSize)
+        let V = weights.lmHead.rows  // this rank's vocabulary range under tensor parallelism, else all of it
+        var logits = [Float](repeating: 0, count: n * V)
         h.withUnsafeMutableBufferPointer { hp in
             logits.withUnsafeMutableBufferPointer { linear([weights.lmHead], hp.baseAddress!, n, [$0.baseAddress!]) }
         }
+        if let tp = parallel, let plan = shard {
+            logits = tp.gatherLogits(logits, rows: n, ranges: plan.vocab, vocab: c.vocabSize)
+            if tp.rank > 0 { return [] }
+        }
         if let cap = c.finalLogitSoftcap {
             for i in logits.indices { logits[i] = tanhf(logits[i] / cap) * cap }
+        }
+        if let pp = pipeline, let mp = parallel, !pp.isFirst {
+            logits.withUnsafeBufferPointer { mp.send($0.baseAddress!, $0.count, to: 0) }
+            return []
         }
         return (0..<n).map { Array(logits[($0 * c.vocabSize)..<(($0 + 1) * c.vocabSize)]) }
     }
@@ -143,6 +174,11 @@ public final class CausalLM: Sendable {
         }
         for a in batch.sequenceAdapter where a >= batch.adapters.count {
             throw FolioError.invalidArgument(name: "lora", message: "adapter index \(a) is outside the batch's \(batch.adapters.count) adapters")
+        }
+        if let tp = parallel, tp.rank == 0 {
+            guard batch.adapters.isEmpty else { throw FolioError.invalidArgument(name: "lora", message: "LoRA adapters do not run with tensor parallelism yet") }
+            tp.send(.forward(batch, cache: .init(id: kv.id, numBlocks: kv.numBlocks, blockSize: kv.blockSize,
+                                                 dtype: KVCacheDType.allCases.firstIndex(of: kv.dtype)!)))
         }
         let lora = LoRAGroups(batch)
         let loraScratch = UnsafeMutablePointer<Float>.allocate(capacity: max(1, lora.scratchFloats))
@@ -170,10 +206,18 @@ public final class CausalLM: Sendable {
             }
             seqSlots[s] = (0...last[s]).map { table[$0 / bs] * Int32(bs) + Int32($0 % bs) }
         }
-        for (t, id) in batch.tokens.enumerated() {
-            weights.embedding.dequantizeRow(Int(id), into: x + t * H)
+        // Under tensor parallelism each rank holds a range of the vocabulary: the rank holding a token writes its row,
+        // the others zeros, and the all-reduce gives every rank every row.
+        let vocabStart = shard.map { $0.vocab[$0.rank].lowerBound } ?? 0, vocabRows = weights.embedding.rows
+        let embeds = pipeline?.isFirst ?? true
+        if let pp = pipeline, let mp = parallel, !pp.isFirst { mp.receive(x, T * H, from: pp.rank - 1) }
+        for (t, id) in batch.tokens.enumerated() where embeds {
+            let r = Int(id) - vocabStart
+            guard r >= 0, r < vocabRows else { (x + t * H).initialize(repeating: 0, count: H); continue }
+            weights.embedding.dequantizeRow(r, into: x + t * H)
             if c.embeddingScale != 1 { for i in 0..<H { x[t * H + i] *= c.embeddingScale } }
         }
+        tensorGroup?.allreduce(x, T * H)
         for (l, lw) in weights.layers.enumerated() {
             lw.attnNorm.withUnsafeBufferPointer { w in
                 for t in 0..<T { rmsNorm(x + t * H, w.baseAddress!, H, eps: c.rmsNormEps, h + t * H) }
@@ -202,6 +246,7 @@ public final class CausalLM: Sendable {
             linear([lw.o], att, T, [o])
             adapt(l, .o, att, o)
             addBias(lw.oBias, o, T, H)
+            tensorGroup?.allreduce(o, T * H)  // each rank's heads' share of o_proj (the bias on rank 0 only)
             if let pn = lw.postAttnNorm {
                 pn.withUnsafeBufferPointer { w in for t in 0..<T { rmsNorm(o + t * H, w.baseAddress!, H, eps: c.rmsNormEps, o + t * H) } }
             }
@@ -213,10 +258,15 @@ public final class CausalLM: Sendable {
             case .dense(let m): mlp(m, h, T, o, lora: lora.isEmpty ? nil : { t, x, y in adapt(l, t, x, y) })
             case .moe(let router, let experts): moe(router, experts, h, T, o)
             }
+            tensorGroup?.allreduce(o, T * H)  // each rank's intermediate rows' share of down_proj
             if let pn = lw.postFfnNorm {
                 pn.withUnsafeBufferPointer { w in for t in 0..<T { rmsNorm(o + t * H, w.baseAddress!, H, eps: c.rmsNormEps, o + t * H) } }
             }
             for i in 0..<(T * H) { x[i] += o[i] }
+        }
+        if let pp = pipeline, let mp = parallel, !pp.isLast {
+            mp.send(x, T * H, to: pp.rank + 1)
+            return []
         }
         let n = batch.logitIndices.count
         var out = [Float](repeating: 0, count: n * H)

@@ -108,6 +108,22 @@ public struct WeightTensor: @unchecked Sendable {
     }
 }
 
+extension WeightTensor {
+    /// Columns `[start, start + count)` of every row, copied into memory Folio owns (tensor parallelism's split of a
+    /// row-parallel projection). Both ends must fall on the type's block boundaries; nil where they do not.
+    public func columnSlice(_ start: Int, _ count: Int) -> WeightTensor? {
+        let be = max(type.blockElements, 1)
+        guard !type.isPacked, type.isSupported, start >= 0, count > 0, start + count <= cols, start % be == 0, count % be == 0,
+              let skip = type.byteCount(elements: start), let rb = type.byteCount(elements: count) else { return nil }
+        let store = OwnedBytes(count: rows * rb)
+        for r in 0..<rows { store.pointer.advanced(by: r * rb).copyMemory(from: data + r * rowBytes + skip, byteCount: rb) }
+        var s = shape
+        s[s.count - 1] = count
+        return WeightTensor(name: "\(name)[:, \(start)..<\(start + count)]", type: type, shape: s, data: UnsafeRawPointer(store.pointer),
+                            byteCount: rows * rb, owner: store)
+    }
+}
+
 /// Where a model's tensors come from: one GGUF file or a (possibly sharded) safetensors checkpoint.
 public protocol WeightSource: AnyObject, Sendable {
     var path: String { get }

@@ -19,6 +19,9 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "KV cache element type: auto (the checkpoint's 16-bit type: bfloat16 or float16), float32, float16, bfloat16, int8, fp8 (e4m3).")
     var kvCacheDtype: String = "auto"
     @Option(help: "Compute threads (default: every core).") var threads: Int?
+    @Option(help: "Split the model across N processes started by mpirun -np N (Open MPI): heads, intermediate rows and vocabulary.")
+    var tensorParallelSize: Int = 1
+    @Option(help: "Split the model's layers across N processes started by mpirun -np N (Open MPI).") var pipelineParallelSize: Int = 1
     @Flag(help: "Use the float32 reference forward pass instead of the quantized kernels.") var reference = false
     @Flag(help: "Read every weight in place from the model file instead of repacking projections into 16-row panels at load.")
     var noRepack = false
@@ -41,7 +44,17 @@ struct EngineOptions: ParsableArguments {
         case "q4_0": q = .q4_0
         default: throw FolioError.invalidArgument(name: "--quantization", message: "'\(quantization!)' (q8_0 or q4_0)")
         }
-        return ForwardOptions(reference: reference, threads: threads, quantization: q, repack: !noRepack)
+        guard tensorParallelSize >= 1 else { throw FolioError.invalidArgument(name: "--tensor-parallel-size", message: "must be at least 1, got \(tensorParallelSize)") }
+        guard pipelineParallelSize >= 1 else { throw FolioError.invalidArgument(name: "--pipeline-parallel-size", message: "must be at least 1, got \(pipelineParallelSize)") }
+        for (name, size) in [("--tensor-parallel-size", tensorParallelSize), ("--pipeline-parallel-size", pipelineParallelSize)] where size > 1 {
+            for (flag, set) in [("--enable-lora", enableLora), ("--speculative-config", speculativeConfig != nil)] where set {
+                throw FolioError.invalidArgument(name: name, message: "\(flag) does not run with model parallelism yet")
+            }
+        }
+        var o = ForwardOptions(reference: reference, threads: threads, quantization: q, repack: !noRepack)
+        o.tensorParallelSize = tensorParallelSize
+        o.pipelineParallelSize = pipelineParallelSize
+        return o
     }
 
     func config() throws -> EngineConfig {
@@ -232,7 +245,10 @@ struct Bench: ParsableCommand {
                 p.ignoreEOS = !stopAtEos
                 let texts = try dataset.map { try Bench.prompts(llm, n: batchSize * (warmupIters + iters), inputLen: 1, dataset: $0, seed: 0) }
                 var lat: [Double] = [], ttft: [Double] = [], decode: [Double] = []
+                let tp = llm.engine.model.parallel
+                var tpStart = (seconds: 0.0, steps: 0)
                 for i in 0..<(warmupIters + iters) {
+                    if i == warmupIters, let tp { tpStart = (tp.collectiveSeconds, llm.engine.stats.steps) }
                     let prompts = try texts.map { Array($0[(i * batchSize)..<((i + 1) * batchSize)]) }
                         ?? Bench.prompts(llm, n: batchSize, inputLen: inputLen, dataset: nil, seed: UInt64(i))
                     if prefillFirst {
@@ -262,15 +278,25 @@ struct Bench: ParsableCommand {
                                   ("p99_latency_s", .number(pct(0.99))), ("latencies", .array(lat.map { .number($0) })),
                                   ("p50_ttft_s", ttft.isEmpty ? .null : .number(percentile(ttft, 0.5))),
                                   ("p50_decode_tok_s", decode.isEmpty ? .null : .number(percentile(decode, 0.5))), ("decode_tok_s", .array(decode.map { .number($0) }))]
-                                 + (spec.map(specSummary) ?? [])))
+                                 + (spec.map(specSummary) ?? []) + tensorParallelSummary(tp, since: tpStart, steps: llm.engine.stats.steps)))
                 } else {
                     print(String(format: "Avg latency: %.4f seconds\n50%% percentile latency: %.4f seconds\n90%% percentile latency: %.4f seconds\n99%% percentile latency: %.4f seconds", avg, pct(0.5), pct(0.9), pct(0.99)))
                     if !decode.isEmpty { print(String(format: "Median decode: %.2f tokens/s", percentile(decode, 0.5))) }
                     if let spec { printSpecSummary(spec) }
+                    for (k, v) in tensorParallelSummary(tp, since: tpStart, steps: llm.engine.stats.steps) { print("\(k): \(v.jsonString)") }
                 }
             }
         }
     }
+}
+
+/// Tensor parallelism's cost in the timed runs: seconds per engine step spent in collectives on rank 0 (all-reduces,
+/// the logits gather, and waiting there for the slower rank).
+func tensorParallelSummary(_ tp: ModelParallel?, since start: (seconds: Double, steps: Int), steps: Int) -> [(String, JSONValue)] {
+    guard let tp else { return [] }
+    let n = max(steps - start.steps, 1)
+    return [("model_parallel_size", .int(tp.size)), ("tp_collective_s_per_step", .number((tp.collectiveSeconds - start.seconds) / Double(n))),
+            ("tp_steps", .int(steps - start.steps))]
 }
 
 /// The q-quantile of xs (nearest rank, as the bench commands report percentiles); xs must not be empty.

@@ -78,13 +78,18 @@ struct Logits: ParsableCommand {
     @Option(help: "Only the top K (ids and values) per position.") var top: Int?
     @Flag(help: "Use the float32 reference forward pass.") var reference = false
     @Option(help: "PEFT LoRA adapter folder to apply.") var lora: String?
+    @Option(help: "Split the model across N processes (mpirun -np N).") var tensorParallelSize: Int = 1
+    @Option(help: "Split the model's layers across N processes (mpirun -np N).") var pipelineParallelSize: Int = 1
 
     func run() throws {
         try Folio.run {
             let ids = try parseIds(tokenIds, name: "--token-ids")
             guard !ids.isEmpty else { throw FolioError.invalidArgument(name: "--token-ids", message: "is empty") }
             if let k = top, k < 1 { throw FolioError.invalidArgument(name: "--top", message: "must be >= 1") }
-            let lm = try CausalLM.load(path: model, options: ForwardOptions(reference: reference))
+            var options = ForwardOptions(reference: reference)
+            options.tensorParallelSize = tensorParallelSize
+            options.pipelineParallelSize = pipelineParallelSize
+            let lm = try CausalLM.load(path: model, options: options)
             guard ids.count <= lm.config.maxPositionEmbeddings else {
                 throw FolioError.invalidArgument(name: "--token-ids", message: "\(ids.count) tokens exceed the context length \(lm.config.maxPositionEmbeddings)")
             }

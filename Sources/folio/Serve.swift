@@ -60,6 +60,10 @@ struct Serve: AsyncParsableCommand {
             guard dataParallelSize >= 1 else {
                 throw FolioError.invalidArgument(name: "--data-parallel-size", message: "must be at least 1, got \(dataParallelSize)")
             }
+            for (flag, size) in [("--tensor-parallel-size", engine.tensorParallelSize), ("--pipeline-parallel-size", engine.pipelineParallelSize)]
+                where size > 1 && dataParallelSize > 1 {
+                throw FolioError.invalidArgument(name: flag, message: "does not combine with --data-parallel-size yet")
+            }
             try bindCPUsFromEnvironment(logger)
             if dataParallelSize > 1 {
                 try await serveDataParallel(logger)
@@ -182,6 +186,7 @@ struct Serve: AsyncParsableCommand {
     /// An embedding model behind /v1/embeddings (vLLM's pooling runner): no KV cache, no chat page.
     func servePooling(_ logger: Logger) async throws {
         for (flag, set) in [("--enable-lora", engine.enableLora), ("--speculative-config", engine.speculativeConfig != nil),
+                            ("--tensor-parallel-size", engine.tensorParallelSize > 1), ("--pipeline-parallel-size", engine.pipelineParallelSize > 1),
                             ("--tool-call-parser", toolCallParser != nil), ("--reasoning-parser", reasoningParser != nil),
                             ("--lora-modules", !loraModules.isEmpty), ("--chat-template", chatTemplate != nil)] where set {
             throw FolioError.invalidArgument(name: flag, message: "does not apply to an embedding model (--runner pooling)")

@@ -238,6 +238,22 @@ int folio_bind_cpus(const int *cpus, int n);
 /// SIGTERM to this process when the process `parent` (the one that started it) exits; 0 or a negative errno.
 int folio_exit_with_parent(int parent);
 
+// ---- MPI for tensor parallelism (mpi.c: Open MPI loaded at run time) ----
+/// MPI_Init_thread (serialized) and this process's rank and the world's size; 0, or negative (folio_mpi_error says why).
+int folio_mpi_init(int *rank, int *size);
+const char *folio_mpi_error(void);
+/// In-place sum of n floats over every rank (MPI_Allreduce); 0 or -1.
+int folio_mpi_allreduce_sum(float *buf, int64_t n);
+/// Root's `bytes` bytes to every rank (MPI_Bcast); 0 or -1.
+int folio_mpi_bcast(void *buf, int64_t bytes, int root);
+/// Each rank's `count` floats to root, rank i's at recv + displs[i] (MPI_Gatherv); 0 or -1.
+int folio_mpi_gatherv(const float *send, int count, float *recv, const int *counts, const int *displs, int root);
+/// `bytes` bytes to rank `dest` / from rank `source` (MPI_Send / MPI_Recv, tag 0); 0 or -1.
+int folio_mpi_send(const void *buf, int64_t bytes, int dest);
+int folio_mpi_recv(void *buf, int64_t bytes, int source);
+void folio_mpi_abort(int code);
+int folio_mpi_finalize(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -29,42 +29,63 @@ public final class DataParallelServer: Sendable {
         self.logger = logger
     }
 
-    /// Starts the replicas, serves once all are ready, and returns after a graceful shutdown.
+    /// Starts the replicas, serves once all are ready, and returns after a graceful shutdown. The signal handling is
+    /// on from the start: SIGTERM while the replicas load stops them and returns.
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         defer { for r in replicas { try? FileManager.default.removeItem(atPath: r.launch.socketPath) } }
-        // Start every replica; fail (and stop the others) if one exits before it is ready.
-        var exits: [AsyncStream<Int32>] = []
-        do {
-            for r in replicas { exits.append(try r.start()) }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for r in replicas {
-                    group.addTask {
-                        guard await r.waitReady() else {
-                            throw FolioError.invalidArgument(name: "--data-parallel-size", message: "replica \(r.index) exited before it was ready (its log is above)")
-                        }
-                        r.state.withLock { $0.up = true }
-                    }
-                }
-                try await group.waitForAll()
-            }
-        } catch {
-            for r in replicas { r.terminate() }
-            await waitForExit(seconds: 30)
-            throw error
-        }
-        logger.info("\(replicas.count) replicas ready")
-        let supervisors = zip(replicas, exits).map { r, e in Task { await self.supervise(r, firstExit: e) } }
         let app = Application(responder: CallbackResponder<BasicRequestContext> { req, _ in await self.respond(req) },
                               server: .http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)))),
                               configuration: .init(address: config.unixSocket.map { .unixDomainSocket(path: $0) } ?? .hostname(config.host, port: config.port),
                                                    serverName: "folio"),
                               onServerRunning: { ch in await onRunning(ch.localAddress?.port ?? 0) }, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [app, Drain(server: self)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        let front = Front(server: self, app: app)
+        let group = ServiceGroup(configuration: .init(services: [front, Drain(server: self)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do { try await group.run() } catch {
+            for r in replicas { r.terminate() }
+            await waitForExit(seconds: 30)
+            throw error
+        }
         // The API server has finished its requests; the replicas got SIGTERM when draining began.
         for r in replicas { r.terminate() }
         await waitForExit(seconds: 60)
-        for s in supervisors { s.cancel() }
+        for s in supervisors.value { s.cancel() }
+    }
+
+    let supervisors = Locked<[Task<Void, Never>]>([])
+
+    /// Starts every replica and waits until each answers (failing if one exits first, returning early on SIGTERM),
+    /// then serves the API until the graceful shutdown.
+    struct Front<App: Service>: Service {
+        let server: DataParallelServer
+        let app: App
+        func run() async throws {
+            guard let exits = try await server.startReplicas() else { return }
+            server.logger.info("\(server.replicas.count) replicas ready")
+            server.supervisors.value = zip(server.replicas, exits).map { r, e in Task { await server.supervise(r, firstExit: e) } }
+            try await app.run()
+        }
+    }
+
+    /// Each replica's exit stream once all are ready; nil if shutdown began first.
+    func startReplicas() async throws -> [AsyncStream<Int32>]? {
+        var exits: [AsyncStream<Int32>] = []
+        for r in replicas { exits.append(try r.start()) }
+        let ready = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for r in replicas {
+                group.addTask {
+                    guard await r.waitReady(unless: { self.draining.value }) else {
+                        if self.draining.value { return false }
+                        throw FolioError.invalidArgument(name: "--data-parallel-size", message: "replica \(r.index) exited before it was ready (its log is above)")
+                    }
+                    r.state.withLock { $0.up = true }
+                    return true
+                }
+            }
+            var all = true
+            for try await ok in group { all = all && ok }
+            return all
+        }
+        return ready && !draining.value ? exits : nil
     }
 
     /// On the graceful-shutdown signal: refuse new requests and tell every replica to drain.
@@ -91,7 +112,7 @@ public final class DataParallelServer: Sendable {
             if draining.value || Task.isCancelled { return }
             guard let e = try? r.start() else { logger.error("replica \(r.index) could not be restarted"); return }
             exits = e
-            if await r.waitReady() {
+            if await r.waitReady(unless: { self.draining.value }) {
                 r.state.withLock { $0.up = true }
                 logger.info("replica \(r.index) is back")
                 delay = 1

@@ -53,9 +53,9 @@ final class Replica: Sendable {
         return exits
     }
 
-    /// Polls /health on the replica's socket until it answers 200; false if the process exits first.
-    func waitReady() async -> Bool {
-        while state.value.process?.isRunning == true {
+    /// Polls /health on the replica's socket until it answers 200; false if the process exits first or `stop` says so.
+    func waitReady(unless stop: @Sendable () -> Bool) async -> Bool {
+        while state.value.process?.isRunning == true, !stop() {
             if let h = try? await client.get("/health"), h.status == 200 { return true }
             try? await Task.sleep(nanoseconds: 100_000_000)
         }

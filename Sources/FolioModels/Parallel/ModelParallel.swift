@@ -1,0 +1,188 @@
+import CFolioKernels
+import FolioWeights
+import Foundation
+
+/// Model parallelism across processes launched by `mpirun -np N` (Open MPI). Rank 0 runs the engine and, before each
+/// forward pass, sends the batch to the others, which run the same pass on their part (`runParallelWorker`).
+/// Tensor parallelism (`ShardPlan`): every rank holds its share of each layer; two all-reduces per layer (after
+/// o_proj and down_proj) and one gather of the vocabulary-split logits. Pipeline parallelism (`PipelinePlan`): each
+/// rank holds a range of layers; the hidden states go from rank to rank and the last sends the logits to rank 0.
+public final class ModelParallel: @unchecked Sendable {
+    public let rank: Int
+    public let size: Int
+    /// Seconds spent in collectives and how many there were (read between steps; only the engine thread writes).
+    public private(set) var collectiveSeconds = 0.0
+    public private(set) var collectiveCalls = 0
+
+    init(rank: Int, size: Int) {
+        self.rank = rank
+        self.size = size
+    }
+
+    static let lock = NSLock()
+    nonisolated(unsafe) static var joined: ModelParallel?
+
+    /// Joins the MPI world (once per process) and checks its size is `size`.
+    public static func join(size: Int, flag: String = "--tensor-parallel-size") throws -> ModelParallel {
+        lock.lock(); defer { lock.unlock() }
+        if let j = joined {
+            guard j.size == size else { throw FolioError.invalidArgument(name: flag, message: "\(size), but this process joined a world of \(j.size)") }
+            return j
+        }
+        guard ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil else {
+            throw FolioError.invalidArgument(name: flag, message: "\(size) needs \(size) processes: launch with mpirun -np \(size) folio ...")
+        }
+        var r: Int32 = 0, n: Int32 = 0
+        guard folio_mpi_init(&r, &n) == 0 else {
+            throw FolioError.invalidArgument(name: flag, message: String(cString: folio_mpi_error()))
+        }
+        guard Int(n) == size else {
+            throw FolioError.invalidArgument(name: flag, message: "\(size), but mpirun started \(n) processes (mpirun -np \(size))")
+        }
+        let tp = ModelParallel(rank: Int(r), size: Int(n))
+        if tp.rank > 0 {
+            // mpirun passes SIGTERM/SIGINT to every rank: the workers stop when rank 0 says so, after it has drained.
+            signal(SIGTERM, SIG_IGN)
+            signal(SIGINT, SIG_IGN)
+        }
+        joined = tp
+        return tp
+    }
+
+    /// A failed collective leaves the ranks out of step: end the whole job (mpirun then stops every rank).
+    func check(_ rc: Int32, _ what: String) {
+        if rc != 0 {
+            FileHandle.standardError.write(Data("folio: tensor parallel \(what) failed on rank \(rank); aborting\n".utf8))
+            folio_mpi_abort(1)
+            exit(1)
+        }
+    }
+
+    func timed<T>(_ body: () -> T) -> T {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let r = body()
+        collectiveSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        collectiveCalls += 1
+        return r
+    }
+
+    func allreduce(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        timed { check(folio_mpi_allreduce_sum(p, Int64(n)), "all-reduce") }
+    }
+
+    /// Rank 0 gets [rows, vocab] from every rank's [rows, its vocabulary range]; the others get [].
+    func gatherLogits(_ local: [Float], rows: Int, ranges: [Range<Int>], vocab: Int) -> [Float] {
+        let counts = ranges.map { Int32($0.count * rows) }
+        var displs = [Int32](repeating: 0, count: size)
+        for i in 1..<size { displs[i] = displs[i - 1] + counts[i - 1] }
+        var gathered = [Float](repeating: 0, count: rank == 0 ? rows * vocab : 1)
+        timed {
+            local.withUnsafeBufferPointer { l in
+                gathered.withUnsafeMutableBufferPointer { g in
+                    check(folio_mpi_gatherv(l.baseAddress, Int32(local.count), g.baseAddress, counts, displs, 0), "gather")
+                }
+            }
+        }
+        guard rank == 0 else { return [] }
+        // Rank-major [rank][row][its columns] -> row-major [row][vocab].
+        var out = [Float](repeating: 0, count: rows * vocab)
+        for (i, r) in ranges.enumerated() {
+            let base = Int(displs[i]), w = r.count
+            for row in 0..<rows {
+                for j in 0..<w { out[row * vocab + r.lowerBound + j] = gathered[base + row * w + j] }
+            }
+        }
+        return out
+    }
+
+    /// Pipeline parallelism: floats to / from a neighbouring rank.
+    func send(_ p: UnsafePointer<Float>, _ n: Int, to dest: Int) {
+        timed { check(folio_mpi_send(p, Int64(n * 4), Int32(dest)), "send") }
+    }
+
+    func receive(_ p: UnsafeMutablePointer<Float>, _ n: Int, from source: Int) {
+        timed { check(folio_mpi_recv(p, Int64(n * 4), Int32(source)), "receive") }
+    }
+
+    func bcast(_ p: UnsafeMutableRawPointer, _ bytes: Int) {
+        check(folio_mpi_bcast(p, Int64(bytes), 0), "broadcast")
+    }
+
+    /// What rank 0 sends before each pass: stop, or a forward pass over `batch` with a cache of this geometry.
+    enum Step {
+        case stop
+        case forward(ForwardBatch, cache: CacheGeometry)
+    }
+
+    struct CacheGeometry: Equatable {
+        var id: Int, numBlocks: Int, blockSize: Int, dtype: Int
+    }
+
+    /// Rank 0: the step to every other rank.
+    func send(_ step: Step) {
+        var header = [Int64](repeating: 0, count: 12)
+        var payload: [Int32] = []
+        if case .forward(let b, let g) = step {
+            header[0] = 1
+            header[1] = Int64(g.id); header[2] = Int64(g.numBlocks); header[3] = Int64(g.blockSize); header[4] = Int64(g.dtype)
+            header[5] = Int64(b.tokens.count); header[6] = Int64(b.blockTables.count); header[7] = Int64(b.logitIndices.count)
+            payload = b.tokens + b.positions + b.sequence + b.slots + b.logitIndices.map(Int32.init) + b.blockTables.map { Int32($0.count) }
+                + b.blockTables.flatMap { $0 }
+            header[8] = Int64(payload.count)
+        }
+        header.withUnsafeMutableBytes { bcast($0.baseAddress!, $0.count) }
+        if !payload.isEmpty { payload.withUnsafeMutableBytes { bcast($0.baseAddress!, $0.count) } }
+    }
+
+    /// Other ranks: the next step from rank 0.
+    func receive() -> Step {
+        var header = [Int64](repeating: 0, count: 12)
+        header.withUnsafeMutableBytes { bcast($0.baseAddress!, $0.count) }
+        guard header[0] == 1 else { return .stop }
+        var payload = [Int32](repeating: 0, count: Int(header[8]))
+        if !payload.isEmpty { payload.withUnsafeMutableBytes { bcast($0.baseAddress!, $0.count) } }
+        let T = Int(header[5]), S = Int(header[6]), L = Int(header[7])
+        var b = ForwardBatch()
+        var i = 0
+        func take(_ n: Int) -> [Int32] { defer { i += n }; return Array(payload[i..<(i + n)]) }
+        b.tokens = take(T); b.positions = take(T); b.sequence = take(T); b.slots = take(T)
+        b.logitIndices = take(L).map(Int.init)
+        let lens = take(S)
+        b.blockTables = lens.map { take(Int($0)) }
+        return .forward(b, cache: CacheGeometry(id: Int(header[1]), numBlocks: Int(header[2]), blockSize: Int(header[3]), dtype: Int(header[4])))
+    }
+
+    /// Rank 0, once every rank has its part of the model: however this process ends from now on (a command finishing,
+    /// an error, SIGTERM's drain), the workers are told to stop, so mpirun sees every rank finish. (Before that, a rank
+    /// that fails to load exits without it, and mpirun ends the job.)
+    func stopWorkersAtExit() {
+        guard rank == 0 else { return }
+        atexit { ModelParallel.joined?.finish() }
+    }
+
+    /// Rank 0: tells the workers to stop; every rank: leaves MPI.
+    public func finish() {
+        guard !finished else { return }
+        finished = true
+        if rank == 0 { send(.stop) }
+        _ = folio_mpi_finalize()
+    }
+    var finished = false
+}
+
+extension CausalLM {
+    /// A worker rank's life (rank > 0): run every forward pass rank 0 sends, on this rank's share, until it says stop.
+    public func runParallelWorker() throws {
+        guard let tp = parallel, tp.rank > 0 else { return }
+        var caches: [Int: PagedKVCache] = [:]
+        while case .forward(let batch, let g) = tp.receive() {
+            let kv: PagedKVCache
+            if let c = caches[g.id] { kv = c } else {
+                kv = PagedKVCache(config: config, numBlocks: g.numBlocks, blockSize: g.blockSize, dtype: KVCacheDType.allCases[g.dtype])
+                caches[g.id] = kv
+            }
+            _ = try forward(batch: batch, kv: kv)
+        }
+        tp.finish()
+    }
+}

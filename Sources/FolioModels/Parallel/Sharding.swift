@@ -1,0 +1,92 @@
+import FolioWeights
+
+/// How a model splits across `size` tensor-parallel ranks (Megatron's splits): KV heads (and each one's group of
+/// query heads) across ranks, so q/k/v take those rows and o_proj those columns; gate/up take a range of the
+/// intermediate rows and down_proj those columns; the embedding and LM head a range of the vocabulary. Counts that
+/// do not divide evenly give ranks one more or one less (SmolLM2's 3 KV heads on 2 ranks: 1 and 2).
+public struct ShardPlan: Sendable, Equatable {
+    public let rank: Int, size: Int
+    public let kvHeads: [Range<Int>]
+    public let groupSize: Int
+    public let intermediate: [Range<Int>]
+    public let vocab: [Range<Int>]
+
+    public init(config c: ModelConfig, rank: Int, size: Int, intermediateAlign: Int) throws {
+        func refuse(_ m: String) -> FolioError { FolioError.invalidArgument(name: "--tensor-parallel-size", message: m) }
+        guard c.numExperts == 0 else { throw refuse("mixture-of-experts models (\(c.architecture)) are not split across ranks yet") }
+        guard c.numKVHeads >= size else { throw refuse("\(size) ranks need at least \(size) KV heads; \(c.architecture) has \(c.numKVHeads)") }
+        self.rank = rank
+        self.size = size
+        func split(_ n: Int, align: Int = 1) -> [Range<Int>] {
+            let units = n / align
+            return (0..<size).map { r in (r * units / size * align)..<((r + 1) == size ? n : (r + 1) * units / size * align) }
+        }
+        kvHeads = split(c.numKVHeads)
+        groupSize = c.numHeads / c.numKVHeads
+        guard c.intermediateSize % intermediateAlign == 0, c.intermediateSize / intermediateAlign >= size else {
+            throw refuse("intermediate size \(c.intermediateSize) does not split into \(size) ranges of whole \(intermediateAlign)-element blocks")
+        }
+        intermediate = split(c.intermediateSize, align: intermediateAlign)
+        vocab = split(c.vocabSize)
+    }
+
+    public var myKV: Range<Int> { kvHeads[rank] }
+    public var myHeads: Range<Int> { (myKV.lowerBound * groupSize)..<(myKV.upperBound * groupSize) }
+
+    /// This rank's config: its heads and intermediate rows (hidden size and vocabulary stay whole).
+    func local(_ c: ModelConfig) -> ModelConfig {
+        var l = c
+        l.numKVHeads = myKV.count
+        l.numHeads = myHeads.count
+        l.intermediateSize = intermediate[rank].count
+        return l
+    }
+
+    /// This rank's weights: row slices (views) of q/k/v, gate/up, embedding and LM head; column copies of o and
+    /// down; the biases that follow; o's and down's biases on rank 0 only (the all-reduce adds them once).
+    func shard(_ w: ModelWeights, config c: ModelConfig) throws -> ModelWeights {
+        let d = c.headDim, h = myHeads, kv = myKV, ff = intermediate[rank]
+        func cols(_ t: WeightTensor, _ r: Range<Int>) throws -> WeightTensor {
+            guard let s = t.columnSlice(r.lowerBound, r.count) else {
+                throw FolioError.invalidArgument(name: "--tensor-parallel-size",
+                                                 message: "\(t.name) (\(t.type)) cannot be split at column \(r.lowerBound): not a block boundary")
+            }
+            return s
+        }
+        func part(_ v: [Float]?, _ r: Range<Int>) -> [Float]? { v.map { Array($0[r]) } }
+        let qRows = (h.lowerBound * d)..<(h.upperBound * d), kvRows = (kv.lowerBound * d)..<(kv.upperBound * d)
+        let layers = try w.layers.map { l -> LayerWeights in
+            guard case .dense(let m) = l.ffn else { throw FolioError.invalidArgument(name: "--tensor-parallel-size", message: "mixture-of-experts layers are not split yet") }
+            let mlp = MLPWeights(gate: m.gate.rowSlice(ff.lowerBound, ff.count), up: m.up.rowSlice(ff.lowerBound, ff.count),
+                                 down: try cols(m.down, ff), gateBias: part(m.gateBias, ff), upBias: part(m.upBias, ff),
+                                 downBias: rank == 0 ? m.downBias : nil)
+            var out = LayerWeights(attnNorm: l.attnNorm, q: l.q.rowSlice(qRows.lowerBound, qRows.count), k: l.k.rowSlice(kvRows.lowerBound, kvRows.count),
+                                   v: l.v.rowSlice(kvRows.lowerBound, kvRows.count), o: try cols(l.o, qRows),
+                                   qBias: part(l.qBias, qRows), kBias: part(l.kBias, kvRows), vBias: part(l.vBias, kvRows),
+                                   qNorm: l.qNorm, kNorm: l.kNorm, postAttnNorm: l.postAttnNorm, ffnNorm: l.ffnNorm, ffn: .dense(mlp),
+                                   postFfnNorm: l.postFfnNorm)
+            out.oBias = rank == 0 ? l.oBias : nil
+            return out
+        }
+        let v = vocab[rank]
+        return ModelWeights(embedding: w.embedding.rowSlice(v.lowerBound, v.count), layers: layers, finalNorm: w.finalNorm,
+                            lmHead: w.lmHead.rowSlice(v.lowerBound, v.count), ropeFreqFactors: w.ropeFreqFactors)
+    }
+}
+
+extension CausalLM {
+    /// The config of the rank holding the most KV heads or layers (this model's own without model parallelism): what
+    /// a KV budget shared by every rank is sized by.
+    public var largestShardConfig: ModelConfig {
+        var c = config
+        if let p = shard {
+            c.numKVHeads = p.kvHeads.map(\.count).max()!
+            c.numHeads = c.numKVHeads * p.groupSize
+        }
+        if let p = pipeline {
+            c.numLayers = p.layers.map(\.count).max()!
+            c.slidingWindow = Array(repeating: nil, count: c.numLayers)
+        }
+        return c
+    }
+}
