@@ -32,6 +32,9 @@ static struct {
 } mpi;
 
 #define MPI_IN_PLACE_OMPI ((void *)1)
+/// MPI counts are ints: larger buffers go in pieces of at most CHUNK elements.
+#define CHUNK ((int64_t)(INT32_MAX / 2))
+static int piece(int64_t total, int64_t off) { return (int)(total - off < CHUNK ? total - off : CHUNK); }
 #define MPI_THREAD_SERIALIZED_OMPI 2
 
 static char load_error[256];
@@ -85,17 +88,17 @@ int folio_mpi_init(int *rank, int *size) {
 }
 
 int folio_mpi_allreduce_sum(float *buf, int64_t n) {
-    for (int64_t off = 0; off < n; off += INT32_MAX / 2) {
-        int64_t c = n - off < INT32_MAX / 2 ? n - off : INT32_MAX / 2;
-        if (mpi.allreduce(MPI_IN_PLACE_OMPI, buf + off, (int)c, mpi.f32, mpi.sum, mpi.world) != 0) return -1;
+    for (int64_t off = 0; off < n; off += CHUNK) {
+        const int c = piece(n, off);
+        if (mpi.allreduce(MPI_IN_PLACE_OMPI, buf + off, c, mpi.f32, mpi.sum, mpi.world) != 0) return -1;
     }
     return 0;
 }
 
 int folio_mpi_bcast(void *buf, int64_t bytes, int root) {
-    for (int64_t off = 0; off < bytes; off += INT32_MAX / 2) {
-        int64_t c = bytes - off < INT32_MAX / 2 ? bytes - off : INT32_MAX / 2;
-        if (mpi.bcast((char *)buf + off, (int)c, mpi.byte, root, mpi.world) != 0) return -1;
+    for (int64_t off = 0; off < bytes; off += CHUNK) {
+        const int c = piece(bytes, off);
+        if (mpi.bcast((char *)buf + off, c, mpi.byte, root, mpi.world) != 0) return -1;
     }
     return 0;
 }
@@ -105,18 +108,18 @@ int folio_mpi_gatherv(const float *send, int count, float *recv, const int *coun
 }
 
 int folio_mpi_send(const void *buf, int64_t bytes, int dest) {
-    for (int64_t off = 0; off < bytes; off += INT32_MAX / 2) {
-        int64_t c = bytes - off < INT32_MAX / 2 ? bytes - off : INT32_MAX / 2;
-        if (mpi.send((const char *)buf + off, (int)c, mpi.byte, dest, 0, mpi.world) != 0) return -1;
+    for (int64_t off = 0; off < bytes; off += CHUNK) {
+        const int c = piece(bytes, off);
+        if (mpi.send((const char *)buf + off, c, mpi.byte, dest, 0, mpi.world) != 0) return -1;
     }
     return 0;
 }
 
 int folio_mpi_recv(void *buf, int64_t bytes, int source) {
-    for (int64_t off = 0; off < bytes; off += INT32_MAX / 2) {
-        int64_t c = bytes - off < INT32_MAX / 2 ? bytes - off : INT32_MAX / 2;
+    for (int64_t off = 0; off < bytes; off += CHUNK) {
+        const int c = piece(bytes, off);
         // NULL is Open MPI's MPI_STATUS_IGNORE.
-        if (mpi.recv((char *)buf + off, (int)c, mpi.byte, source, 0, mpi.world, NULL) != 0) return -1;
+        if (mpi.recv((char *)buf + off, c, mpi.byte, source, 0, mpi.world, NULL) != 0) return -1;
     }
     return 0;
 }

@@ -5,8 +5,9 @@ import Foundation
 extension CausalLM {
     /// Loads a model: a `.gguf` file, or a Hugging Face folder (config.json + safetensors). Weights stay in the mmapped
     /// file; `options` picks the fast kernels or the float32 reference path and the thread count. With
-    /// `options.tensorParallelSize` N > 1 (under `mpirun -np N`), rank 0 gets its share of the model and drives the
-    /// others; every other rank never returns from here: it runs rank 0's forward passes and exits when rank 0 stops.
+    /// `options.tensorParallelSize` or `pipelineParallelSize` N > 1 (under `mpirun -np N`), rank 0 gets its part of the
+    /// model and drives the others; every other rank never returns from here: it runs rank 0's forward passes and exits
+    /// when rank 0 stops.
     public static func load(path: String, options: ForwardOptions = ForwardOptions()) throws -> CausalLM {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {

@@ -50,6 +50,9 @@ public struct ServerConfig: Sendable {
     /// Renders the metrics text for /metrics (the Prometheus registry `folio serve` bootstrapped).
     public var renderMetrics: @Sendable () -> String = { "" }
     public init(servedModelName: String) { self.servedModelName = servedModelName }
+
+    /// Where the server listens: `unixSocket`, else `host`:`port`.
+    var bindAddress: BindAddress { unixSocket.map { .unixDomainSocket(path: $0) } ?? .hostname(host, port: port) }
 }
 
 /// The OpenAI-compatible HTTP server over an `AsyncEngine` (generation), or over an `EmbeddingEngine` (an embedding
@@ -155,9 +158,8 @@ public final class OpenAIServer: Sendable {
         if config.allowRuntimeLoRAUpdating { addLoRARoutes(router) }
         // A connection that sends nothing for `idleTimeout` while idle or mid-request (a stalled upload) is closed,
         // freeing its slot and its body reservation; requests being answered are never timed out.
-        let address: BindAddress = config.unixSocket.map { .unixDomainSocket(path: $0) } ?? .hostname(config.host, port: config.port)
         return Application(router: router, server: .http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)))),
-                           configuration: .init(address: address, serverName: "folio"),
+                           configuration: .init(address: config.bindAddress, serverName: "folio"),
                            onServerRunning: { ch in await onRunning(ch.localAddress?.port ?? 0) }, logger: logger)
     }
 

@@ -140,10 +140,10 @@ struct Serve: AsyncParsableCommand {
             logger.info("KV cache \(core.kvCacheDType.rawValue) \(core.kvCacheBytes >> 20) MiB: \(core.kvCapacityTokens) tokens, max model len \(core.maxModelLen)")
             let log = logger, name = cfg.servedModelName, host = cfg.host
             let ui = cfg.webUI
-            let where_ = uds.map { "unix socket \($0)" }
+            let listening = listening, onSocket = uds != nil
             try await server.run { port in
-                let page = ui && where_ == nil ? "; chat page at http://\(host):\(port)/" : ""
-                log.info("serving \(name) on \(where_ ?? "http://\(host):\(port)/v1")\(page)")
+                let page = ui && !onSocket ? "; chat page at http://\(host):\(port)/" : ""
+                log.info("serving \(name) on \(listening(port))\(page)")
             }
         }
     }
@@ -200,7 +200,7 @@ struct Serve: AsyncParsableCommand {
         cfg.renderMetrics = bootstrapMetrics()
         let server = OpenAIServer(embedder: e, config: cfg, logger: logger)
         logger.info("embedding model \(model) (\(m.architecture), \(m.parameterCount) parameters) loaded in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s: \(m.pooling.kind.rawValue) pooling\(m.pooling.normalize ? ", normalized" : ""), \(m.hiddenSize) dimensions, max model len \(e.maxModelLen)")
-        let log = logger, name = cfg.servedModelName, host = cfg.host
-        try await server.run { port in log.info("serving \(name) on http://\(host):\(port)/v1 (embeddings)") }
+        let log = logger, name = cfg.servedModelName, listening = listening
+        try await server.run { port in log.info("serving \(name) on \(listening(port)) (embeddings)") }
     }
 }

@@ -11,9 +11,8 @@ extension Serve {
     /// A replica (or any `folio serve` given FOLIO_CPU_THREADS_BIND="0-3") pins itself before its compute threads
     /// start; a replica also exits when its front does.
     func bindCPUsFromEnvironment(_ logger: Logger) throws {
-        let env = ProcessInfo.processInfo.environment
-        if let parent = env["FOLIO_DP_PARENT"].flatMap(Int32.init) { _ = folio_exit_with_parent(parent) }
-        guard dataParallelSize == 1, let v = env["FOLIO_CPU_THREADS_BIND"], !v.isEmpty, v != "auto" else { return }
+        if let parent = ProcessInfo.processInfo.environment["FOLIO_DP_PARENT"].flatMap(Int32.init) { _ = folio_exit_with_parent(parent) }
+        guard dataParallelSize == 1, let v = Self.cpuBind else { return }
         guard !v.contains("|"), let cpus = CPUSets.parse(v) else {
             throw FolioError.invalidArgument(name: "FOLIO_CPU_THREADS_BIND", message: "'\(v)' is not a CPU list such as 0-3,8 (one process: no '|')")
         }
@@ -25,7 +24,7 @@ extension Serve {
         let n = dataParallelSize
         let env = ProcessInfo.processInfo.environment
         let shares: [[Int]]
-        if let v = env["FOLIO_CPU_THREADS_BIND"], !v.isEmpty, v != "auto" {
+        if let v = Self.cpuBind {
             let parts = v.split(separator: "|", omittingEmptySubsequences: false).map { CPUSets.parse(String($0)) }
             guard parts.count == n, parts.allSatisfy({ $0 != nil }) else {
                 throw FolioError.invalidArgument(name: "FOLIO_CPU_THREADS_BIND", message: "'\(v)': --data-parallel-size \(n) needs \(n) CPU lists separated by '|' (such as 0-3|4-7)")
@@ -57,8 +56,19 @@ extension Serve {
         logger.info("data parallel: \(n) replicas on CPUs \(shares.map(CPUSets.format).joined(separator: " | "))")
         let cfg = try serverConfig()
         let server = DataParallelServer(launches: launches, config: cfg, logger: logger)
-        let name = cfg.servedModelName, host = cfg.host, where_ = uds.map { "unix socket \($0)" }
-        try await server.run { port in logger.info("serving \(name) on \(where_ ?? "http://\(host):\(port)/v1") (\(n) replicas)") }
+        let name = cfg.servedModelName, listening = listening
+        try await server.run { port in logger.info("serving \(name) on \(listening(port)) (\(n) replicas)") }
+    }
+
+    /// FOLIO_CPU_THREADS_BIND when it names CPUs (not unset, empty or "auto").
+    static var cpuBind: String? {
+        ProcessInfo.processInfo.environment["FOLIO_CPU_THREADS_BIND"].flatMap { $0.isEmpty || $0 == "auto" ? nil : $0 }
+    }
+
+    /// How the log names where the server listens, once it has its port.
+    var listening: @Sendable (Int) -> String {
+        let socket = uds, host = host
+        return { port in socket.map { "unix socket \($0)" } ?? "http://\(host):\(port)/v1" }
     }
 
     /// A replica's command line: the front's, without the options that place the front (its address and the

@@ -49,9 +49,8 @@ public enum CPUSets {
     public static func split(_ cpus: [Int], into n: Int, nodes: [[Int]]) -> [[Int]]? {
         guard n >= 1, cpus.count >= n else { return nil }
         let allowed = Set(cpus)
-        var ordered: [Int] = []
-        for node in nodes { ordered += node.filter { allowed.contains($0) && !ordered.contains($0) } }
-        ordered += cpus.filter { !ordered.contains($0) }
+        var ordered: [Int] = [], taken = Set<Int>()
+        for cpu in nodes.joined() + cpus where allowed.contains(cpu) && taken.insert(cpu).inserted { ordered.append(cpu) }
         let base = ordered.count / n, extra = ordered.count % n
         var out: [[Int]] = []
         var i = 0

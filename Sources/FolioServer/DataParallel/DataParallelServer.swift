@@ -35,8 +35,7 @@ public final class DataParallelServer: Sendable {
         defer { for r in replicas { try? FileManager.default.removeItem(atPath: r.launch.socketPath) } }
         let app = Application(responder: CallbackResponder<BasicRequestContext> { req, _ in await self.respond(req) },
                               server: .http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)))),
-                              configuration: .init(address: config.unixSocket.map { .unixDomainSocket(path: $0) } ?? .hostname(config.host, port: config.port),
-                                                   serverName: "folio"),
+                              configuration: .init(address: config.bindAddress, serverName: "folio"),
                               onServerRunning: { ch in await onRunning(ch.localAddress?.port ?? 0) }, logger: logger)
         let front = Front(server: self, app: app)
         let group = ServiceGroup(configuration: .init(services: [front, Drain(server: self)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -178,12 +177,12 @@ public final class DataParallelServer: Sendable {
     }
 
     /// The replica's answer as this server's response, its body streamed through.
-    func forward(_ req: Request, to r: Replica, body: RequestBody? = nil) async throws -> Response {
+    func forward(_ req: Request, to r: Replica) async throws -> Response {
         r.state.withLock { $0.inFlight += 1 }
         let answer: ReplicaClient.Answer
         do {
             answer = try await r.client.send(method: HTTPMethod(rawValue: req.method.rawValue), uri: req.uri.description,
-                                             headers: Self.headers(req), body: body ?? req.body)
+                                             headers: Self.headers(req), body: req.body)
         } catch {
             r.state.withLock { $0.inFlight -= 1 }
             throw APIError(status: 503, message: "replica \(r.index) is not available: \(error)")
@@ -230,8 +229,7 @@ public final class DataParallelServer: Sendable {
         for r in up {
             let a = try await r.client.send(method: HTTPMethod(rawValue: req.method.rawValue), uri: req.uri.description,
                                             headers: Self.headers(req), body: RequestBody(buffer: bytes))
-            var text = ""
-            for try await b in a.body { text += String(buffer: b) }
+            let text = try await a.text()
             let status = Int(a.head.status.code)
             var fields = HTTPFields()
             if let t = a.head.headers.first(name: "content-type") { fields[.contentType] = t }

@@ -13,6 +13,13 @@ struct ReplicaClient: Sendable {
         let head: HTTPResponseHead
         /// The body as it arrives; cancelling its consumer closes the connection.
         let body: AsyncThrowingStream<ByteBuffer, any Error>
+
+        /// The whole body as text.
+        func text() async throws -> String {
+            var text = ""
+            for try await b in body { text += String(buffer: b) }
+            return text
+        }
     }
 
     /// Hop-by-hop headers, which belong to one connection and are not forwarded.
@@ -64,9 +71,7 @@ struct ReplicaClient: Sendable {
     /// A whole GET's status and body (health checks, /metrics, /get_load).
     func get(_ uri: String, headers: HTTPHeaders = [:]) async throws -> (status: Int, body: String) {
         let a = try await send(method: .GET, uri: uri, headers: headers, body: nil)
-        var text = ""
-        for try await b in a.body { text += String(buffer: b) }
-        return (Int(a.head.status.code), text)
+        return (Int(a.head.status.code), try await a.text())
     }
 }
 
