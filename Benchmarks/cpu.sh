@@ -52,9 +52,16 @@ import sys, json
 from gguf import GGUFReader
 r = GGUFReader(sys.argv[1])
 names = {t.name for t in r.tensors}
-# Per token every tensor is read once, except the embedding table (one row), unless it is also the output matrix.
-b = sum(int(t.n_bytes) for t in r.tensors if t.name != "token_embd.weight" or "output.weight" not in names)
-print(json.dumps({"bytes_per_token": b}))
+arch = bytes(r.fields["general.architecture"].parts[-1]).decode()
+def field(k):
+    f = r.fields.get(f"{arch}.{k}")
+    return int(f.parts[f.data[0]][0]) if f else None
+# Per token every tensor is read once, except the embedding table (one row), unless it is also the output matrix, and
+# stacked experts (*_exps), of which a token reads expert_used_count of expert_count.
+share = (field("expert_used_count") or 1) / (field("expert_count") or 1)
+b = sum(int(t.n_bytes) * (share if "_exps" in t.name else 1) for t in r.tensors
+        if t.name != "token_embd.weight" or "output.weight" not in names)
+print(json.dumps({"bytes_per_token": int(b)}))
 EOF
 )}"
 done

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Random GGUF blocks and their float32 values from the reference dequantizers of the `gguf` Python package
-(llama.cpp's gguf-py, `gguf.quants.dequantize`). Q8_K is not in gguf-py: its value is d * q (ggml's
+(llama.cpp's gguf-py, `gguf.quants.dequantize`; MXFP4 appended last, so the other types' draws are unchanged). Q8_K is not in gguf-py: its value is d * q (ggml's
 dequantize_row_q8_K), computed here with numpy.
 usage: python scripts/make_dequant_goldens.py Tests/Fixtures/quant/dequant-golden.json   (needs gguf, numpy)"""
 import json, sys
@@ -37,5 +37,10 @@ for t, dt in ((T.F16, np.float16), (T.BF16, None)):
         bits = (x.view(np.uint32) >> 16).astype(np.uint16); b = bits.tobytes()
         vals = dequantize(np.frombuffer(b, dtype=np.uint8), t).astype(np.float32).reshape(-1)
     out["cases"].append({"type": t.name, "ggml_type": int(t), "bytes": b.hex(), "values": [float(v) for v in vals]})
+# MXFP4 (GPT-OSS): an E8M0 exponent byte (kept in [118, 134]: scales 2^-10 .. 2^6) and 16 bytes of e2m1 nibbles.
+raw = rng.integers(0, 256, size=(NB, 17), dtype=np.uint8)
+raw[:, 0] = rng.integers(118, 135, NB)
+vals = dequantize(raw.reshape(-1), T.MXFP4).astype(np.float32).reshape(-1)
+out["cases"].append({"type": "MXFP4", "ggml_type": int(T.MXFP4), "bytes": raw.tobytes().hex(), "values": [float(v) for v in vals]})
 json.dump(out, open(sys.argv[1], "w"))
 print("wrote", len(out["cases"]), "types")

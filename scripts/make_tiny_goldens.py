@@ -10,13 +10,18 @@
    Folio, vLLM, llama.cpp) attends to every prompt token.
 
 usage: python scripts/make_tiny_goldens.py Tests/Fixtures/models/hf-tiny   (needs torch, transformers, safetensors)
+       ONLY=deepseek-v2,deepseek-v3,deepseek-v3-plain-rope then ONLY=gpt-oss python scripts/make_tiny_goldens.py ... (how the DeepSeek
+       and GPT-OSS
+       models were made; then scripts/make_gguf_without_tokenizer.py LLAMA_CPP_DIR DIR/deepseek-v2 DIR/deepseek-v2/deepseek-v2-f32.gguf,
+       and the same for deepseek-v3 and gpt-oss, converts three of them to GGUF)
        ONLY=llama-bias,qwen3-bias-gelu python scripts/make_tiny_goldens.py ...   (just those models; the random
        draws then differ from a full run's, so a model is regenerated only with the set it was made with)
 """
 import json, os, sys, torch
 from transformers import (AutoModelForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Phi3Config, Phi3ForCausalLM, Qwen3Config, Qwen3ForCausalLM,
                           LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
-                          Gemma3TextConfig, Gemma3ForCausalLM)
+                          Gemma3TextConfig, Gemma3ForCausalLM, DeepseekV2Config, DeepseekV2ForCausalLM,
+                          DeepseekV3Config, DeepseekV3ForCausalLM, GptOssConfig, GptOssForCausalLM)
 
 out = sys.argv[1]
 common = dict(vocab_size=512, hidden_size=64, intermediate_size=160, num_hidden_layers=3,
@@ -46,6 +51,35 @@ NEW = {
                                moe_intermediate_size=96, norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[0])),
     "qwen3-moe-sparse-step": (Qwen3MoeForCausalLM, Qwen3MoeConfig(**common, head_dim=16, num_experts=4, num_experts_per_tok=2,
                               moe_intermediate_size=96, norm_topk_prob=False, decoder_sparse_step=2)),
+    # DeepSeek's multi-head latent attention (issue "One file per architecture"): V2 with a q LoRA, YaRN with mscale
+    # and mscale_all_dim (the softmax scale's mscale^2), group-limited greedy routing over softmax scores, a shared
+    # expert and a dense first layer; V3 with a plain q_proj, sigmoid scores with the correction bias (noaux_tc),
+    # normalized top-k and routed_scaling_factor; V3 again with rope_interleave off and no RoPE scaling.
+    "deepseek-v2": (DeepseekV2ForCausalLM, DeepseekV2Config(**{**common, "num_key_value_heads": 8}, q_lora_rank=32,
+                    kv_lora_rank=32, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=24, n_routed_experts=8,
+                    num_experts_per_tok=2, n_shared_experts=1, moe_intermediate_size=48, first_k_dense_replace=1,
+                    topk_method="group_limited_greedy", n_group=4, topk_group=2, routed_scaling_factor=1.5,
+                    norm_topk_prob=False, rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0,
+                    "original_max_position_embeddings": 64, "beta_fast": 32, "beta_slow": 1, "mscale": 0.707,
+                    "mscale_all_dim": 0.707})),
+    "deepseek-v3": (DeepseekV3ForCausalLM, DeepseekV3Config(**{**common, "num_key_value_heads": 8}, q_lora_rank=None,
+                    kv_lora_rank=32, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=16, n_routed_experts=8,
+                    num_experts_per_tok=3, n_shared_experts=2, moe_intermediate_size=48, first_k_dense_replace=1,
+                    n_group=4, topk_group=2, routed_scaling_factor=2.5, norm_topk_prob=True,
+                    rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": 8.0,
+                    "original_max_position_embeddings": 64, "beta_fast": 32, "beta_slow": 1, "mscale": 1.0,
+                    "mscale_all_dim": 1.0})),
+    "deepseek-v3-plain-rope": (DeepseekV3ForCausalLM, DeepseekV3Config(**{**common, "num_key_value_heads": 8}, q_lora_rank=24,
+                    kv_lora_rank=40, qk_nope_head_dim=8, qk_rope_head_dim=8, v_head_dim=8, n_routed_experts=4,
+                    num_experts_per_tok=2, n_shared_experts=1, moe_intermediate_size=32, first_k_dense_replace=0,
+                    n_group=1, topk_group=1, routed_scaling_factor=1.0, norm_topk_prob=False, rope_interleave=False,
+                    rope_parameters={"rope_type": "default", "rope_theta": 10000.0})),
+    # GPT-OSS: attention sinks, sliding and full layers alternating (window shorter than the prompts), q/k/v/o biases,
+    # router bias, experts with biases and the clamped SwiGLU, YaRN without truncation.
+    "gpt-oss": (GptOssForCausalLM, GptOssConfig(**{**common, "intermediate_size": 48}, head_dim=16, num_local_experts=4,
+                num_experts_per_tok=2, sliding_window=16, swiglu_limit=1.5, rope_parameters={"rope_type": "yarn",
+                "rope_theta": 150000.0, "factor": 8.0, "beta_fast": 32.0, "beta_slow": 1.0, "truncate": False,
+                "original_max_position_embeddings": 64})),
 }
 ONLY = os.environ.get("ONLY", "").split(",") if os.environ.get("ONLY") else None   # regenerate just these (names)
 torch.manual_seed(1234)
@@ -62,11 +96,20 @@ for name, (cls, cfg) in NEW.items():
     if ONLY and name not in ONLY: continue
     m = cls(cfg).eval()
     with torch.no_grad():  # wider random init so logits are not flat (as make_tiny_hf.py)
-        for p in m.parameters():
+        for pn, p in m.named_parameters():
             if p.dim() >= 1: p.normal_(0.0, 0.08, generator=g)
-            if p.dim() == 1 and p.numel() == cfg.hidden_size and not name.startswith("gemma"): p.add_(1.0)
+            if p.dim() == 1 and (p.numel() == cfg.hidden_size or pn.endswith("a_layernorm.weight")) and not name.startswith("gemma"): p.add_(1.0)
+            if pn.endswith("self_attn.sinks"): p.normal_(0.0, 1.0, generator=g)   # GPT-OSS's sinks: logit-sized
+        for bn, b in m.named_buffers():  # DeepSeek V3's routing correction bias (zeros at init)
+            if bn.endswith("e_score_correction_bias"): b.normal_(0.0, 0.1, generator=g)
     d = os.path.join(out, name); os.makedirs(d, exist_ok=True)
     m.save_pretrained(d, safe_serialization=True)
+    if name.startswith("deepseek"):
+        # The released DeepSeek configs name their routing (transformers hard-codes it per version and does not write
+        # these keys; vLLM and llama.cpp's converter read them): V2 softmax scores, V3 sigmoid with noaux_tc.
+        cj = json.load(open(os.path.join(d, "config.json")))
+        cj.update({"scoring_func": "sigmoid", "topk_method": "noaux_tc"} if "v3" in name else {"scoring_func": "softmax"})
+        json.dump(cj, open(os.path.join(d, "config.json"), "w"), indent=2, sort_keys=True)
     cases = []
     for L in (1, 7, 40, 100):
         ids = torch.randint(1, cfg.vocab_size, (L,), generator=g).tolist()  # no pad id in the prompt

@@ -311,13 +311,18 @@ void folio_attend_rows(const float *q, int64_t R, int64_t d, const folio_kv_head
         folio_attend_rows_isa(FOLIO_ISA_SCALAR, q, R, d, kv, slots, lo, hi, chunk_begin, chunk_end, scale, softcap, O, M, L, scratch);
 }
 
+void folio_attend_sinks(int64_t R, const float *M, float *L, const float *sinks) {
+    for (int64_t r = 0; r < R; r++) L[r] += expf(sinks[r] - M[r]);
+}
+
 void folio_attend_ref(const float *q, int64_t R, int64_t d, const folio_kv_head *kv, const int32_t *slots,
-                      const int32_t *lo, const int32_t *hi, float scale, float softcap, float *out) {
+                      const int32_t *lo, const int32_t *hi, float scale, float softcap, const float *sinks, float *out) {
     float *row = malloc((size_t)d * sizeof(float));
     for (int64_t r = 0; r < R; r++) {
         const int64_t n = hi[r] > lo[r] ? hi[r] - lo[r] : 0;
         float *s = malloc((size_t)(n > 0 ? n : 1) * sizeof(float)), m, l;
         row_partial_scalar(q + r * d, d, kv, slots, lo[r], lo[r] + n, scale, softcap, out + r * d, &m, &l, s, row);
+        if (sinks) folio_attend_sinks(1, &m, &l, sinks + r);
         for (int64_t i = 0; i < d; i++) out[r * d + i] = l > 0 ? out[r * d + i] / l : 0;
         free(s);
     }

@@ -40,10 +40,21 @@ _Static_assert(sizeof(block_q5_K) == 176, "q5_K");
 _Static_assert(sizeof(block_q6_K) == 210, "q6_K");
 _Static_assert(sizeof(block_q8_K) == 292, "q8_K");
 _Static_assert(sizeof(block_iq4_nl) == 18, "iq4_nl");
+/// MXFP4 (OCP microscaling, GPT-OSS's experts): an E8M0 exponent and 32 e2m1 values as nibbles (IQ4_NL's layout).
+typedef struct { uint8_t e; uint8_t qs[16]; } block_mxfp4;
+_Static_assert(sizeof(block_mxfp4) == 17, "mxfp4");
 _Static_assert(sizeof(block_iq4_xs) == 136, "iq4_xs");
 
 /// The 16 values an IQ4_NL / IQ4_XS nibble selects (ggml's kvalues_iq4nl), times the block scale.
 static const int8_t kvalues_iq4nl[16] = { -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113 };
+/// Twice the 16 e2m1 values an MXFP4 nibble selects (ggml's kvalues_mxfp4), times half the block's scale.
+static const int8_t kvalues_mxfp4[16] = { 0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12 };
+/// Half of an E8M0 scale, 2^(e - 128) (ggml's ggml_e8m0_to_fp32_half), exact for every byte.
+static inline float e8m0_half(uint8_t e) {
+    union { uint32_t u; float f; } v;
+    v.u = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
+    return v.f;
+}
 
 /// IQ4_XS: the 6-bit scale of 32-element sub-block ib (0..7), before its -32 offset.
 static inline int iq4_xs_scale(const block_iq4_xs *b, int ib) {
@@ -72,7 +83,7 @@ static inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t
 static inline float symmetric_offset(int type) {
     switch (type) {
     case FOLIO_GGML_Q4_0: return -8.0f;
-    case FOLIO_GGML_Q8_0: case FOLIO_GGML_IQ4_NL: case FOLIO_GGML_IQ4_XS: return -128.0f;
+    case FOLIO_GGML_Q8_0: case FOLIO_GGML_IQ4_NL: case FOLIO_GGML_IQ4_XS: case FOLIO_GGML_MXFP4: return -128.0f;
     case FOLIO_GGML_Q5_0: return -16.0f;
     case FOLIO_GGML_Q3_K: return -4.0f;
     case FOLIO_GGML_Q6_K: return -32.0f;

@@ -59,7 +59,7 @@ int64_t folio_type_block_elements(int type) {
     case FOLIO_GGML_F32: case FOLIO_GGML_F16: case FOLIO_GGML_BF16: case FOLIO_GGML_F64:
     case FOLIO_GGML_I8: case FOLIO_GGML_I16: case FOLIO_GGML_I32: case FOLIO_GGML_I64: return 1;
     case FOLIO_GGML_Q4_0: case FOLIO_GGML_Q4_1: case FOLIO_GGML_Q5_0: case FOLIO_GGML_Q5_1:
-    case FOLIO_GGML_Q8_0: case FOLIO_GGML_Q8_1: case FOLIO_GGML_IQ4_NL: return 32;
+    case FOLIO_GGML_Q8_0: case FOLIO_GGML_Q8_1: case FOLIO_GGML_IQ4_NL: case FOLIO_GGML_MXFP4: return 32;
     case FOLIO_GGML_Q2_K: case FOLIO_GGML_Q3_K: case FOLIO_GGML_Q4_K: case FOLIO_GGML_Q5_K:
     case FOLIO_GGML_Q6_K: case FOLIO_GGML_Q8_K: case FOLIO_GGML_IQ4_XS: return QK_K;
     default: return 0;
@@ -79,6 +79,7 @@ int64_t folio_type_block_bytes(int type) {
     case FOLIO_GGML_Q4_K: return sizeof(block_q4_K); case FOLIO_GGML_Q5_K: return sizeof(block_q5_K);
     case FOLIO_GGML_Q6_K: return sizeof(block_q6_K); case FOLIO_GGML_Q8_K: return sizeof(block_q8_K);
     case FOLIO_GGML_IQ4_NL: return sizeof(block_iq4_nl); case FOLIO_GGML_IQ4_XS: return sizeof(block_iq4_xs);
+    case FOLIO_GGML_MXFP4: return sizeof(block_mxfp4);
     default: return 0;
     }
 }
@@ -270,6 +271,16 @@ static void deq_iq4_nl(const block_iq4_nl *x, float *y, int64_t nb) {
     }
 }
 
+static void deq_mxfp4(const block_mxfp4 *x, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = e8m0_half(x[i].e);
+        for (int j = 0; j < 16; j++) {
+            y[i * 32 + j] = d * kvalues_mxfp4[x[i].qs[j] & 0xF];
+            y[i * 32 + j + 16] = d * kvalues_mxfp4[x[i].qs[j] >> 4];
+        }
+    }
+}
+
 static void deq_iq4_xs(const block_iq4_xs *x, float *y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++) {
         const float d = FP16(x[i].d);
@@ -313,6 +324,7 @@ int folio_dequantize(int type, const void *src, float *dst, int64_t n) {
     case FOLIO_GGML_Q8_K: deq_q8_K(src, dst, nb); return 0;
     case FOLIO_GGML_IQ4_NL: deq_iq4_nl(src, dst, nb); return 0;
     case FOLIO_GGML_IQ4_XS: deq_iq4_xs(src, dst, nb); return 0;
+    case FOLIO_GGML_MXFP4: deq_mxfp4(src, dst, nb); return 0;
     default: return -1;
     }
 }

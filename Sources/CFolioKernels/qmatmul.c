@@ -24,7 +24,7 @@ int folio_qmatmul_supported(int type, int64_t cols) {
     if (cols <= 0 || cols % 64 != 0) return 0;
     switch (type) {
     case FOLIO_GGML_Q4_0: case FOLIO_GGML_Q4_1: case FOLIO_GGML_Q5_0: case FOLIO_GGML_Q5_1: case FOLIO_GGML_Q8_0:
-    case FOLIO_GGML_IQ4_NL: return 1;
+    case FOLIO_GGML_IQ4_NL: case FOLIO_GGML_MXFP4: return 1;
     case FOLIO_GGML_Q2_K: case FOLIO_GGML_Q3_K: case FOLIO_GGML_Q4_K: case FOLIO_GGML_Q5_K: case FOLIO_GGML_Q6_K:
     case FOLIO_GGML_IQ4_XS: return cols % 256 == 0;
     default: return 0;
@@ -34,7 +34,7 @@ int folio_qmatmul_supported(int type, int64_t cols) {
 /// Formats whose values are signed bytes (Q8_0's q, the IQ4 types' table values): read as v + 128 by the unsigned
 /// definitions; the AVX2 kernel takes |v| and moves the signs onto the activations instead.
 static inline int signed_weights(int type) {
-    return type == FOLIO_GGML_Q8_0 || type == FOLIO_GGML_IQ4_NL || type == FOLIO_GGML_IQ4_XS;
+    return type == FOLIO_GGML_Q8_0 || type == FOLIO_GGML_IQ4_NL || type == FOLIO_GGML_IQ4_XS || type == FOLIO_GGML_MXFP4;
 }
 
 /// Formats with AVX-512 VNNI decoders; the others run their AVX2 kernels on AVX-512 machines.
@@ -152,21 +152,25 @@ static void decode_pair_scalar(int type, const uint8_t *row, int64_t p, uint8_t 
         }
         break;
     }
-    case FOLIO_GGML_IQ4_NL: case FOLIO_GGML_IQ4_XS:
+    case FOLIO_GGML_IQ4_NL: case FOLIO_GGML_IQ4_XS: case FOLIO_GGML_MXFP4:
         for (int h = 0; h < 2; h++) {
             float d;
             const uint8_t *qs;
+            const int8_t *values = type == FOLIO_GGML_MXFP4 ? kvalues_mxfp4 : kvalues_iq4nl;
             if (type == FOLIO_GGML_IQ4_NL) {
                 const block_iq4_nl *b = (const block_iq4_nl *)row + 2 * p + h;
                 d = folio_fp16_to_fp32(b->d); qs = b->qs;
+            } else if (type == FOLIO_GGML_MXFP4) {
+                const block_mxfp4 *b = (const block_mxfp4 *)row + 2 * p + h;
+                d = e8m0_half(b->e); qs = b->qs;
             } else {
                 const block_iq4_xs *b = (const block_iq4_xs *)row + p / 4;
                 const int ib = 2 * (int)(p % 4) + h;
                 d = folio_fp16_to_fp32(b->d) * (float)(iq4_xs_scale(b, ib) - 32); qs = b->qs + 16 * ib;
             }
             for (int l = 0; l < 16; l++) {
-                u[32 * h + l] = (uint8_t)(kvalues_iq4nl[qs[l] & 0xF] + 128);
-                u[32 * h + 16 + l] = (uint8_t)(kvalues_iq4nl[qs[l] >> 4] + 128);
+                u[32 * h + l] = (uint8_t)(values[qs[l] & 0xF] + 128);
+                u[32 * h + 16 + l] = (uint8_t)(values[qs[l] >> 4] + 128);
             }
             sd[2 * h] = sd[2 * h + 1] = d; sm[2 * h] = sm[2 * h + 1] = -128.0f * d;
         }
@@ -554,18 +558,21 @@ AVX2_INLINE void decode_half_avx2(const int type, const uint8_t *row, int64_t p,
         }
         break;
     }
-    case FOLIO_GGML_IQ4_NL: case FOLIO_GGML_IQ4_XS: {
+    case FOLIO_GGML_IQ4_NL: case FOLIO_GGML_IQ4_XS: case FOLIO_GGML_MXFP4: {
         const uint8_t *qs;
         float d;
         if (type == FOLIO_GGML_IQ4_NL) {
             const block_iq4_nl *b = (const block_iq4_nl *)row + 2 * p + h;
             qs = b->qs; d = _cvtsh_ss(b->d);
+        } else if (type == FOLIO_GGML_MXFP4) {
+            const block_mxfp4 *b = (const block_mxfp4 *)row + 2 * p + h;
+            qs = b->qs; d = e8m0_half(b->e);
         } else {
             const block_iq4_xs *b = (const block_iq4_xs *)row + p / 4;
             const int ib = 2 * (int)(p & 3) + h;
             qs = b->qs + 16 * ib; d = _cvtsh_ss(b->d) * (float)(iq4_xs_scale(b, ib) - 32);
         }
-        const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kvalues_iq4nl));
+        const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(type == FOLIO_GGML_MXFP4 ? kvalues_mxfp4 : kvalues_iq4nl)));
         *u = _mm256_shuffle_epi8(table, nibbles32(qs));  // signed, as Q8_0's
         *wd = _mm256_set1_ps(d); *wm = _mm256_setzero_ps();
         break;
@@ -682,6 +689,7 @@ DEFINE_AVX2_KERNELS(FOLIO_GGML_Q5_K, a2_q5_K)
 DEFINE_AVX2_KERNELS(FOLIO_GGML_Q6_K, a2_q6_K)
 DEFINE_AVX2_KERNELS(FOLIO_GGML_IQ4_NL, a2_iq4_nl)
 DEFINE_AVX2_KERNELS(FOLIO_GGML_IQ4_XS, a2_iq4_xs)
+DEFINE_AVX2_KERNELS(FOLIO_GGML_MXFP4, a2_mxfp4)
 
 static qkernels avx2_kernels_for(int type) {
     switch (type) {
@@ -696,6 +704,7 @@ static qkernels avx2_kernels_for(int type) {
     case FOLIO_GGML_Q5_K: return AVX2_KERNELS(a2_q5_K);
     case FOLIO_GGML_Q6_K: return AVX2_KERNELS(a2_q6_K);
     case FOLIO_GGML_IQ4_NL: return AVX2_KERNELS(a2_iq4_nl);
+    case FOLIO_GGML_MXFP4: return AVX2_KERNELS(a2_mxfp4);
     default: return AVX2_KERNELS(a2_iq4_xs);
     }
 }

@@ -15,7 +15,25 @@ private struct QueryBlock {
     let chunks: Range<Int>
 }
 
+/// The attention problem's shape: `heads` query heads over `kvHeads` K/V heads of `headDim` elements (the query and
+/// output rows are [heads, headDim]), the softmax scale, an optional tanh soft cap (0: none) and optional attention
+/// sinks (GPT-OSS: one logit per query head that joins every softmax's denominator).
+struct AttentionShape {
+    let heads: Int, kvHeads: Int, headDim: Int
+    let scale: Float, softcap: Float
+    var sinks: [Float]? = nil
+}
+
 extension CausalLM {
+    /// The grouped-query attention of layer `layer` over `kv` (the model's own heads, scale and soft cap).
+    func attention(q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, batch: ForwardBatch, slots: [[Int32]],
+                   kv: PagedKVCache, layer: Int, window: Int?, sinks: [Float]? = nil) {
+        let c = config
+        attention(q: q, out: out, batch: batch, slots: slots, heads: (0..<c.numKVHeads).map { kv.head(layer: layer, $0) },
+                  shape: AttentionShape(heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim, scale: c.attentionScale,
+                                        softcap: c.attnLogitSoftcap ?? 0, sinks: sinks), window: window)
+    }
+
     /// Causal (optionally sliding-window) attention with grouped KV heads over the paged cache: token t of sequence s
     /// at position p attends to positions lo...p of s (slots[s][j]: cache slot of position j). q/out: [T, heads,
     /// headDim]. The reference path runs the kernels' scalar definition per token; the fast path groups up to 64
@@ -23,11 +41,14 @@ extension CausalLM {
     /// serves them all, and when there are few such blocks (decode) spreads each one's key chunks over the threads
     /// (split-K), merging the partial softmaxes in chunk order: a token's result is the same however it is batched.
     func attention(q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, batch: ForwardBatch, slots: [[Int32]],
-                   kv: PagedKVCache, layer: Int, window: Int?) {
-        let c = config, d = c.headDim, G = c.numHeads / c.numKVHeads, KH = c.numKVHeads, T = batch.tokens.count
-        let scale = c.attentionScale, cap = c.attnLogitSoftcap ?? 0
+                   heads kvHeads: [folio_kv_head], shape: AttentionShape, window: Int?) {
+        let d = shape.headDim, G = shape.heads / shape.kvHeads, KH = shape.kvHeads, T = batch.tokens.count
+        let qDim = shape.heads * d
+        let scale = shape.scale, cap = shape.softcap
         let qs = SharedPointer(q), os = SharedPointer(out)
-        let heads = KVHeads(heads: (0..<KH).map { kv.head(layer: layer, $0) })
+        let heads = KVHeads(heads: kvHeads)
+        // Per KV head, the sink logit of each of its query rows (row i * G + g: query head h * G + g), up to 64 rows.
+        let sinkRows: [[Float]]? = shape.sinks.map { s in (0..<KH).map { h in (0..<max(1, 64 / G)).flatMap { _ in s[(h * G)..<((h + 1) * G)] } } }
         let CH = Int(FOLIO_ATT_CHUNK)
         @Sendable func lo(_ pos: Int) -> Int32 { Int32(window.map { max(0, pos - $0 + 1) } ?? 0) }
 
@@ -39,8 +60,9 @@ extension CausalLM {
                     for g in 0..<G { lows[g] = lo(pos); highs[g] = Int32(pos + 1) }
                     var head = heads.heads[h]
                     slots[Int(batch.sequence[t])].withUnsafeBufferPointer { sl in
-                        folio_attend_ref(qs.p + t * c.qDim + h * G * d, Int64(G), Int64(d), &head, sl.baseAddress!, lows, highs,
-                                         scale, cap, os.p + t * c.qDim + h * G * d)
+                        let sinks = sinkRows.map { Array($0[h][0..<G]) }
+                        folio_attend_ref(qs.p + t * qDim + h * G * d, Int64(G), Int64(d), &head, sl.baseAddress!, lows, highs,
+                                         scale, cap, sinks, os.p + t * qDim + h * G * d)
                     }
                 }
             }
@@ -66,13 +88,15 @@ extension CausalLM {
         @Sendable func gather(_ b: QueryBlock, _ h: Int, _ qb: UnsafeMutablePointer<Float>, _ lows: UnsafeMutablePointer<Int32>, _ highs: UnsafeMutablePointer<Int32>) {
             for i in 0..<b.count {
                 let tok = b.start + i, pos = Int(batch.positions[tok])
-                (qb + i * G * d).update(from: qs.p + tok * c.qDim + h * G * d, count: G * d)
+                (qb + i * G * d).update(from: qs.p + tok * qDim + h * G * d, count: G * d)
                 for g in 0..<G { lows[i * G + g] = lo(pos); highs[i * G + g] = Int32(pos + 1) }
             }
         }
-        @Sendable func scatter(_ b: QueryBlock, _ h: Int, _ O: UnsafePointer<Float>, _ L: UnsafePointer<Float>, _ ob: UnsafeMutablePointer<Float>) {
+        @Sendable func scatter(_ b: QueryBlock, _ h: Int, _ O: UnsafePointer<Float>, _ M: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Float>,
+                               _ ob: UnsafeMutablePointer<Float>) {
+            if let sinkRows { folio_attend_sinks(Int64(b.count * G), M, L, sinkRows[h]) }
             folio_attend_finish(Int64(b.count * G), Int64(d), O, L, ob)
-            for i in 0..<b.count { (os.p + (b.start + i) * c.qDim + h * G * d).update(from: ob + i * G * d, count: G * d) }
+            for i in 0..<b.count { (os.p + (b.start + i) * qDim + h * G * d).update(from: ob + i * G * d, count: G * d) }
         }
 
         let items = blocks.count * KH
@@ -93,7 +117,7 @@ extension CausalLM {
                         folio_attend_rows(qb, R, Int64(d), &head, sl.baseAddress!, lows, highs, Int64(b.chunks.lowerBound),
                                           Int64(b.chunks.upperBound), scale, cap, O, M, L, scratch)
                     }
-                    scatter(b, h, O, L, ob)
+                    scatter(b, h, O, M, L, ob)
                 }
             }
             return
@@ -136,7 +160,7 @@ extension CausalLM {
                     let o = ps.p + p * stride
                     folio_attend_merge(R, Int64(d), O, M, L, o, o + maxRows * d, o + maxRows * d + maxRows)
                 }
-                scatter(b, h, O, L, ob)
+                scatter(b, h, O, M, L, ob)
             }
         }
     }

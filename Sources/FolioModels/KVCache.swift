@@ -44,7 +44,8 @@ public enum KVCacheDType: String, Sendable, CaseIterable {
 
 /// Key/value storage in fixed-size blocks: for each layer, K and V as [numBlocks, blockSize, kvDim] elements of
 /// `dtype` (and for int8/fp8 one scale per slot and KV head). Sequences address it through block tables (vLLM's
-/// paged attention layout); a token's K/V live at its slot `block * blockSize + offset`.
+/// paged attention layout); a token's K/V live at its slot `block * blockSize + offset`. Under multi-head latent
+/// attention one row per token (the compressed latent and the rotary key) is both K and V (`sharesKV`).
 public final class PagedKVCache: @unchecked Sendable {
     /// Tells caches apart across processes (tensor parallelism: each rank holds its heads of the same cache).
     public let id = PagedKVCache.nextID()
@@ -55,6 +56,8 @@ public final class PagedKVCache: @unchecked Sendable {
     public let numKVHeads: Int
     public let headDim: Int
     public let dtype: KVCacheDType
+    /// V is K's storage (latent attention): one row per token and layer.
+    public let sharesKV: Bool
     var k: [UnsafeMutableRawPointer]
     var v: [UnsafeMutableRawPointer]
     /// int8/fp8: [slots, numKVHeads] scales per layer.
@@ -69,28 +72,30 @@ public final class PagedKVCache: @unchecked Sendable {
         self.numBlocks = numBlocks
         self.blockSize = blockSize
         self.dtype = dtype
-        kvDim = config.kvDim
+        numKVHeads = config.cacheHeads
+        headDim = config.cacheHeadDim
+        kvDim = numKVHeads * headDim
         numLayers = config.numLayers
-        numKVHeads = config.numKVHeads
-        headDim = config.headDim
+        sharesKV = config.cacheSharesKV
         let slots = numBlocks * blockSize
-        let bytes = max(slots * config.kvDim * dtype.size, 1)
+        let bytes = max(slots * kvDim * dtype.size, 1)
         k = (0..<config.numLayers).map { _ in .allocate(byteCount: bytes, alignment: 64) }
-        v = (0..<config.numLayers).map { _ in .allocate(byteCount: bytes, alignment: 64) }
+        v = sharesKV ? k : (0..<config.numLayers).map { _ in .allocate(byteCount: bytes, alignment: 64) }
         if dtype.hasScales {
-            ks = (0..<config.numLayers).map { _ in .allocate(capacity: max(slots * config.numKVHeads, 1)) }
-            vs = (0..<config.numLayers).map { _ in .allocate(capacity: max(slots * config.numKVHeads, 1)) }
+            ks = (0..<config.numLayers).map { [numKVHeads] _ in .allocate(capacity: max(slots * numKVHeads, 1)) }
+            vs = sharesKV ? ks : (0..<config.numLayers).map { [numKVHeads] _ in .allocate(capacity: max(slots * numKVHeads, 1)) }
         }
     }
 
     deinit {
-        for p in k + v { p.deallocate() }
-        for p in ks + vs { p.deallocate() }
+        for p in sharesKV ? k : k + v { p.deallocate() }
+        for p in sharesKV ? ks : ks + vs { p.deallocate() }
     }
 
-    /// Bytes of K/V per token across all layers (scales included).
+    /// Bytes of K/V per token across all layers (scales included): for latent attention one row of
+    /// kv_lora_rank + qk_rope_head_dim per layer.
     public static func bytesPerToken(_ c: ModelConfig, dtype: KVCacheDType) -> Int {
-        2 * c.numLayers * (c.kvDim * dtype.size + (dtype.hasScales ? c.numKVHeads * 4 : 0))
+        (c.cacheSharesKV ? 1 : 2) * c.numLayers * (c.cacheHeads * c.cacheHeadDim * dtype.size + (dtype.hasScales ? c.cacheHeads * 4 : 0))
     }
 
     /// Copies block `src` into block `dst` in every layer (copy-on-write of a shared partial block).
@@ -98,10 +103,10 @@ public final class PagedKVCache: @unchecked Sendable {
         let n = blockSize * kvDim * dtype.size, ns = blockSize * numKVHeads
         for l in 0..<numLayers {
             (k[l] + dst * n).copyMemory(from: k[l] + src * n, byteCount: n)
-            (v[l] + dst * n).copyMemory(from: v[l] + src * n, byteCount: n)
+            if !sharesKV { (v[l] + dst * n).copyMemory(from: v[l] + src * n, byteCount: n) }
             if dtype.hasScales {
                 (ks[l] + dst * ns).update(from: ks[l] + src * ns, count: ns)
-                (vs[l] + dst * ns).update(from: vs[l] + src * ns, count: ns)
+                if !sharesKV { (vs[l] + dst * ns).update(from: vs[l] + src * ns, count: ns) }
             }
         }
     }
@@ -110,7 +115,13 @@ public final class PagedKVCache: @unchecked Sendable {
     func write(layer l: Int, slot: Int, k kRow: UnsafePointer<Float>, v vRow: UnsafePointer<Float>) {
         let off = slot * kvDim * dtype.size, so = slot * numKVHeads
         folio_kv_store(dtype.format, kRow, Int64(numKVHeads), Int64(headDim), k[l] + off, dtype.hasScales ? ks[l] + so : nil)
-        folio_kv_store(dtype.format, vRow, Int64(numKVHeads), Int64(headDim), v[l] + off, dtype.hasScales ? vs[l] + so : nil)
+        if !sharesKV { folio_kv_store(dtype.format, vRow, Int64(numKVHeads), Int64(headDim), v[l] + off, dtype.hasScales ? vs[l] + so : nil) }
+    }
+
+    /// The row of KV head `h` at `slot` of `layer`'s K, as float32.
+    func readK(layer l: Int, slot: Int, head h: Int = 0, into out: UnsafeMutablePointer<Float>) {
+        let p = k[l] + (slot * kvDim + h * headDim) * dtype.size
+        folio_kv_load(dtype.format, p, dtype.hasScales ? ks[l][slot * numKVHeads + h] : 1, Int64(headDim), out)
     }
 
     /// The kernels' view of KV head `h` of `layer`.

@@ -14,8 +14,10 @@ public enum RopeScaling: Sendable, Equatable {
 /// (GGUF llama-family files, whose Q/K rows llama.cpp's converter permuted).
 public enum RopeStyle: Sendable { case neox, interleaved }
 
-/// The MLP's gate activation: silu (SwiGLU), gelu with tanh (GeGLU as Gemma), exact gelu (erf).
-public enum Activation: Sendable { case silu, geluTanh, gelu
+/// The MLP's gate activation: silu (SwiGLU), gelu with tanh (GeGLU as Gemma), exact gelu (erf), and GPT-OSS's
+/// clamped SwiGLU: gate clamped above and up on both sides at ModelConfig.swigluLimit, gate * sigmoid(alpha * gate)
+/// * (up + 1).
+public enum Activation: Sendable { case silu, geluTanh, gelu, swigluClamped
 
     /// Hugging Face `hidden_act` / `hidden_activation` names (transformers' ACT2FN); others are refused.
     static func huggingFace(_ name: String, path: String) throws -> Activation {
@@ -66,6 +68,16 @@ public struct ModelConfig: Sendable {
     public var denseLayers: Set<Int> = []
     /// Qwen3-MoE: renormalize the top-k routing weights.
     public var normTopKProb: Bool = true
+    /// How tokens choose experts (DeepSeek's groups, sigmoid scores and scaling; plain softmax top-k otherwise).
+    public var routing = ExpertRouting()
+    /// DeepSeek's multi-head latent attention (nil: grouped-query attention over per-head K/V).
+    public var latentAttention: LatentAttention? = nil
+    /// GPT-OSS: a learned sink logit per head in every attention softmax, and its clamped SwiGLU's alpha and limit.
+    public var attentionSinks = false
+    public var swigluAlpha: Float = 1.702
+    public var swigluLimit: Float = 7
+    /// YaRN's correction range rounded to whole dimensions (transformers' `truncate`, true unless a config says false).
+    public var ropeTruncate = true
     public var activation: Activation = .silu
     /// Multiplies the token embeddings (Gemma: sqrt(hidden)).
     public var embeddingScale: Float = 1
@@ -83,6 +95,12 @@ public struct ModelConfig: Sendable {
 
     public var qDim: Int { numHeads * headDim }
     public var kvDim: Int { numKVHeads * headDim }
+
+    /// What the KV cache holds per token and layer: `cacheHeads` rows of `cacheHeadDim` elements for K and for V,
+    /// or under latent attention one row (the compressed latent and the shared rotary key) that serves as both.
+    public var cacheHeads: Int { latentAttention == nil ? numKVHeads : 1 }
+    public var cacheHeadDim: Int { latentAttention?.cacheWidth ?? headDim }
+    public var cacheSharesKV: Bool { latentAttention != nil }
 
     func validate(path: String) throws {
         func bad(_ m: String) -> FolioError { .malformedFile(path: path, problem: m) }
@@ -115,6 +133,8 @@ public struct ModelConfig: Sendable {
         guard ropeDim % 2 == 0, ropeDim <= headDim else { throw bad("rotary dimension \(ropeDim) does not fit head_dim \(headDim)") }
         guard numLayers <= 1000, hiddenSize <= 1 << 17, vocabSize <= 1 << 22 else { throw bad("config sizes are absurd") }
         if numExperts > 0 { guard numExpertsPerToken >= 1, numExpertsPerToken <= numExperts else { throw bad("experts per token \(numExpertsPerToken) of \(numExperts)") } }
+        try routing.validate(experts: numExperts, perToken: numExpertsPerToken, path: path)
+        if let m = latentAttention { try m.validate(path: path) }
     }
 }
 
@@ -180,8 +200,15 @@ extension ModelConfig {
                 cfg.ropeScaling = .llama3(factor: factor, lowFreqFactor: s["low_freq_factor"]?.doubleValue ?? 1,
                                           highFreqFactor: s["high_freq_factor"]?.doubleValue ?? 4, originalMax: orig)
             case "yarn":
-                cfg.ropeScaling = .yarn(factor: factor, originalMax: orig, betaFast: s["beta_fast"]?.doubleValue ?? 32,
-                                        betaSlow: s["beta_slow"]?.doubleValue ?? 1, attentionFactor: s["attention_factor"]?.doubleValue)
+                // DeepSeek: without a factor, the ratio of the context to the original one; cos/sin scaled by
+                // mscale(factor, mscale) / mscale(factor, mscale_all_dim) when both are given.
+                let f = s["factor"]?.doubleValue ?? Double(cfg.maxPositionEmbeddings) / Double(max(orig, 1))
+                var af = s["attention_factor"]?.doubleValue
+                if af == nil, let m = s["mscale"]?.doubleValue, let ma = s["mscale_all_dim"]?.doubleValue, m != 0, ma != 0 {
+                    af = Rope.yarnMscale(f, m) / Rope.yarnMscale(f, ma)
+                }
+                cfg.ropeScaling = .yarn(factor: f, originalMax: orig, betaFast: s["beta_fast"]?.doubleValue ?? 32,
+                                        betaSlow: s["beta_slow"]?.doubleValue ?? 1, attentionFactor: af)
             default: throw FolioError.unsupported(path: path, what: "rope_scaling type \(type)")
             }
         }
@@ -202,7 +229,7 @@ extension ModelConfig {
         }
         // transformers reads attention_bias (q/k/v/o) and mlp_bias only in these families; the others hard-code
         // their biases (Qwen2: q/k/v only, set by the family) and ignore the fields, as Folio does.
-        if [.llama, .qwen3, .qwen3MoE, .gemma3].contains(family) {
+        if [.llama, .qwen3, .qwen3MoE, .gemma3, .gptOss].contains(family) {
             cfg.attentionBias = c["attention_bias"]?.boolValue ?? false
             cfg.outputBias = cfg.attentionBias
         }
@@ -211,6 +238,8 @@ extension ModelConfig {
         // Gemma names it hidden_activation; the others hidden_act. It overrides the family's default.
         if let act = (c["hidden_activation"] ?? c["hidden_act"])?.stringValue { cfg.activation = try Activation.huggingFace(act, path: path) }
         if let local = rpAll?["sliding_attention"]?["rope_theta"]?.doubleValue { cfg.ropeLocalTheta = local }
+        if family == .deepseekV2 || family == .deepseekV3 { try cfg.readDeepSeek(c, path: path) }
+        if family == .gptOss { try cfg.readGptOss(c, path: path) }
         try cfg.validate(path: path)
         return cfg
     }
@@ -260,6 +289,8 @@ extension ModelConfig {
         cfg.bosTokenId = g.metadata["tokenizer.ggml.bos_token_id"]?.intValue
         cfg.eosTokenIds = g.metadata["tokenizer.ggml.eos_token_id"]?.intValue.map { [$0] } ?? []
         family.adjustGGUF(&cfg, g)
+        if family == .deepseekV2 { try cfg.readDeepSeekGGUF(g) }
+        if family == .gptOss { cfg.readGptOssGGUF(g) }
         try cfg.validate(path: path)
         return cfg
     }

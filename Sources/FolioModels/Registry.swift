@@ -3,7 +3,7 @@ import Foundation
 
 /// The architecture families Folio runs. Adding one: a case here, its names, and its config/weight quirks.
 public enum ModelFamily: String, Sendable, CaseIterable {
-    case llama, mistral, mixtral, qwen2, qwen3, qwen3MoE, phi3, gemma3
+    case llama, mistral, mixtral, qwen2, qwen3, qwen3MoE, phi3, gemma3, deepseekV2, deepseekV3, gptOss
 
     /// Hugging Face `architectures` entries.
     var huggingFaceNames: [String] {
@@ -16,6 +16,9 @@ public enum ModelFamily: String, Sendable, CaseIterable {
         case .qwen3MoE: return ["Qwen3MoeForCausalLM"]
         case .phi3: return ["Phi3ForCausalLM"]
         case .gemma3: return ["Gemma3ForCausalLM"]
+        case .deepseekV2: return ["DeepseekV2ForCausalLM"]
+        case .deepseekV3: return ["DeepseekV3ForCausalLM"]
+        case .gptOss: return ["GptOssForCausalLM"]
         }
     }
 
@@ -30,6 +33,9 @@ public enum ModelFamily: String, Sendable, CaseIterable {
         case .qwen3MoE: return ["qwen3moe"]
         case .phi3: return ["phi3"]
         case .gemma3: return ["gemma3"]
+        case .deepseekV2: return ["deepseek2"]   // V3 files too: their routing is in the metadata
+        case .deepseekV3: return []
+        case .gptOss: return ["gpt-oss"]
         }
     }
 
@@ -64,7 +70,7 @@ public enum ModelFamily: String, Sendable, CaseIterable {
             if c.numExperts > 0 { c.family = .mixtral }
         case .qwen2: c.attentionBias = g.tensor(named: "blk.0.attn_q.bias") != nil
         case .qwen3, .qwen3MoE: c.qkNorm = true
-        case .phi3: break
+        case .phi3, .deepseekV2, .deepseekV3, .gptOss: break
         case .gemma3:
             c.qkNorm = true
             c.sandwichNorms = true

@@ -28,31 +28,44 @@ enum Rope {
             func corrDim(_ rot: Double) -> Double {
                 Double(dim) * log(Double(orig) / (rot * 2 * Double.pi)) / (2 * log(base))
             }
-            let low = max(floor(corrDim(betaFast)), 0), high = min(ceil(corrDim(betaSlow)), Double(dim - 1))
+            let lo = corrDim(betaFast), hi0 = corrDim(betaSlow)
+            let low = max(c.ropeTruncate ? floor(lo) : lo, 0), high = min(c.ropeTruncate ? ceil(hi0) : hi0, Double(dim - 1))
             let hi = low == high ? high + 0.001 : high
             inv = inv.enumerated().map { (i, fr) in
                 let ramp = min(max((Double(i) - low) / (hi - low), 0), 1)
                 let extrap = 1 - ramp
                 return fr / f * (1 - extrap) + fr * extrap
             }
-            attentionFactor = af ?? (f <= 1 ? 1 : 0.1 * log(f) + 1)
+            attentionFactor = af ?? yarnMscale(f, 1)
         }
         if let factors { inv = inv.enumerated().map { $0.element / Double(factors[$0.offset]) } }
         return (inv.map { Float($0) }, Float(attentionFactor))
     }
 
+    /// YaRN's magnitude correction for a context `scale` times the original: 0.1 * mscale * ln(scale) + 1.
+    static func yarnMscale(_ scale: Double, _ mscale: Double) -> Double { scale <= 1 ? 1 : 0.1 * mscale * log(scale) + 1 }
+
     /// Rotates `heads` head vectors of x (laid out [heads, headDim]) to `position`.
     @inline(__always)
     static func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, config c: ModelConfig, position: Int,
                       invFreq: [Float], attentionFactor: Float) {
-        let d = c.headDim, half = c.ropeDim / 2
+        rotate(x, count: heads, stride: c.headDim, offset: 0, style: c.ropeStyle, position: position, invFreq: invFreq,
+               attentionFactor: attentionFactor)
+    }
+
+    /// Rotates `count` vectors of x, `stride` apart, in their 2 * invFreq.count dimensions from `offset` on (DeepSeek's
+    /// rotary part follows the non-rotary one in each head).
+    @inline(__always)
+    static func rotate(_ x: UnsafeMutablePointer<Float>, count: Int, stride: Int, offset: Int, style: RopeStyle, position: Int,
+                       invFreq: [Float], attentionFactor: Float) {
+        let half = invFreq.count
         invFreq.withUnsafeBufferPointer { inv in
             for i in 0..<half {
                 let angle = Double(position) * Double(inv[i])
                 let cs = Float(cos(angle)) * attentionFactor, sn = Float(sin(angle)) * attentionFactor
-                for h in 0..<heads {
-                    let v = x + h * d
-                    let (a, b) = c.ropeStyle == .neox ? (i, i + half) : (2 * i, 2 * i + 1)
+                let (a, b) = style == .neox ? (i, i + half) : (2 * i, 2 * i + 1)
+                for h in 0..<count {
+                    let v = x + h * stride + offset
                     let x0 = v[a], x1 = v[b]
                     v[a] = x0 * cs - x1 * sn
                     v[b] = x0 * sn + x1 * cs

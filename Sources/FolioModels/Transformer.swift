@@ -222,30 +222,36 @@ public final class CausalLM: Sendable {
             lw.attnNorm.withUnsafeBufferPointer { w in
                 for t in 0..<T { rmsNorm(x + t * H, w.baseAddress!, H, eps: c.rmsNormEps, h + t * H) }
             }
-            linear([lw.q, lw.k, lw.v], h, T, [q, kNew, vNew])
-            adapt(l, .q, h, q)
-            adapt(l, .k, h, kNew)
-            adapt(l, .v, h, vNew)
-            addBias(lw.qBias, q, T, c.qDim)
-            addBias(lw.kBias, kNew, T, c.kvDim)
-            addBias(lw.vBias, vNew, T, c.kvDim)
-            if let qn = lw.qNorm, let kn = lw.kNorm {
-                headNorm(qn, q, T * c.numHeads)
-                headNorm(kn, kNew, T * c.numKVHeads)
+            switch lw.attention {
+            case .grouped(let a):
+                linear([a.q, a.k, a.v], h, T, [q, kNew, vNew])
+                adapt(l, .q, h, q)
+                adapt(l, .k, h, kNew)
+                adapt(l, .v, h, vNew)
+                addBias(a.qBias, q, T, c.qDim)
+                addBias(a.kBias, kNew, T, c.kvDim)
+                addBias(a.vBias, vNew, T, c.kvDim)
+                if let qn = a.qNorm, let kn = a.kNorm {
+                    headNorm(qn, q, T * c.numHeads)
+                    headNorm(kn, kNew, T * c.numKVHeads)
+                }
+                // Gemma 3's sliding layers have their own unscaled RoPE; other models' sliding layers share the global one.
+                let local = c.slidingWindow[l] != nil && c.ropeLocalTheta != nil
+                let inv = local ? invFreqLocal : invFreqGlobal
+                let af: Float = local ? 1 : ropeAttentionFactor
+                for t in 0..<T {
+                    let pos = Int(batch.positions[t])
+                    Rope.apply(q + t * c.qDim, heads: c.numHeads, config: c, position: pos, invFreq: inv, attentionFactor: af)
+                    Rope.apply(kNew + t * c.kvDim, heads: c.numKVHeads, config: c, position: pos, invFreq: inv, attentionFactor: af)
+                    kv.write(layer: l, slot: Int(batch.slots[t]), k: kNew + t * c.kvDim, v: vNew + t * c.kvDim)
+                }
+                attention(q: q, out: att, batch: batch, slots: seqSlots, kv: kv, layer: l, window: c.slidingWindow[l], sinks: a.sinks)
+                linear([a.o], att, T, [o])
+                adapt(l, .o, att, o)
+                addBias(a.oBias, o, T, H)
+            case .latent(let a):
+                latentAttention(a, layer: l, x: h, batch: batch, slots: seqSlots, kv: kv, out: o)
             }
-            let local = c.slidingWindow[l] != nil
-            let inv = local ? invFreqLocal : invFreqGlobal
-            let af: Float = local ? 1 : ropeAttentionFactor
-            for t in 0..<T {
-                let pos = Int(batch.positions[t])
-                Rope.apply(q + t * c.qDim, heads: c.numHeads, config: c, position: pos, invFreq: inv, attentionFactor: af)
-                Rope.apply(kNew + t * c.kvDim, heads: c.numKVHeads, config: c, position: pos, invFreq: inv, attentionFactor: af)
-                kv.write(layer: l, slot: Int(batch.slots[t]), k: kNew + t * c.kvDim, v: vNew + t * c.kvDim)
-            }
-            attention(q: q, out: att, batch: batch, slots: seqSlots, kv: kv, layer: l, window: c.slidingWindow[l])
-            linear([lw.o], att, T, [o])
-            adapt(l, .o, att, o)
-            addBias(lw.oBias, o, T, H)
             tensorGroup?.allreduce(o, T * H)  // each rank's heads' share of o_proj (the bias on rank 0 only)
             if let pn = lw.postAttnNorm {
                 pn.withUnsafeBufferPointer { w in for t in 0..<T { rmsNorm(o + t * H, w.baseAddress!, H, eps: c.rmsNormEps, o + t * H) } }
@@ -256,7 +262,7 @@ public final class CausalLM: Sendable {
             }
             switch lw.ffn {
             case .dense(let m): mlp(m, h, T, o, lora: lora.isEmpty ? nil : { t, x, y in adapt(l, t, x, y) })
-            case .moe(let router, let experts): moe(router, experts, h, T, o)
+            case .moe(let m): moe(m, h, T, o)
             }
             tensorGroup?.allreduce(o, T * H)  // each rank's intermediate rows' share of down_proj
             if let pn = lw.postFfnNorm {
@@ -341,34 +347,40 @@ public final class CausalLM: Sendable {
                 folio_bias_act(g, nil, Int64(T), Int64(ff), Int32(FOLIO_ACT_GELU))
                 for i in 0..<(T * ff) { g[i] *= u[i] }
             }
+        case .swigluClamped:
+            let alpha = config.swigluAlpha, limit = config.swigluLimit
+            for i in 0..<(T * ff) {
+                let x = min(g[i], limit), y = max(min(u[i], limit), -limit)
+                g[i] = x / (1 + expf(-alpha * x)) * (y + 1)
+            }
         }
         linear([m.down], g, T, [out])
         lora?(.down, g, out)
         addBias(m.downBias, out, T, config.hiddenSize)
     }
 
-    /// Routed experts: softmax over the router logits, top-k, weighted sum of those experts' MLPs.
-    /// Mixtral renormalizes the top-k weights (softmax over the chosen logits); Qwen3-MoE does when norm_topk_prob.
-    func moe(_ router: WeightTensor, _ experts: [MLPWeights], _ x: UnsafePointer<Float>, _ T: Int, _ out: UnsafeMutablePointer<Float>) {
+    /// Routed experts: each token's experts chosen from the router logits (ExpertRouting), the weighted sum of their
+    /// MLPs, plus the shared experts' MLP (DeepSeek). Mixtral renormalizes the top-k weights; Qwen3-MoE and DeepSeek
+    /// when norm_topk_prob.
+    func moe(_ m: MoEWeights, _ x: UnsafePointer<Float>, _ T: Int, _ out: UnsafeMutablePointer<Float>) {
         let c = config, H = c.hiddenSize, E = c.numExperts, K = c.numExpertsPerToken
         var logits = [Float](repeating: 0, count: T * E)
-        logits.withUnsafeMutableBufferPointer { linear([router], x, T, [$0.baseAddress!]) }
+        logits.withUnsafeMutableBufferPointer { linear([m.router], x, T, [$0.baseAddress!]) }
+        addBias(m.routerBias, &logits, T, E)
         var assigned = [[(token: Int, weight: Float)]](repeating: [], count: E)
+        let renorm = c.family == .mixtral || c.normTopKProb
         for t in 0..<T {
-            var p = Array(logits[(t * E)..<((t + 1) * E)])
-            p.withUnsafeMutableBufferPointer { softmax($0.baseAddress!, E) }
-            let top = (0..<E).sorted { p[$0] > p[$1] || (p[$0] == p[$1] && $0 < $1) }.prefix(K)
-            let sum = top.reduce(Float(0)) { $0 + p[$1] }
-            let renorm = c.family == .mixtral || c.normTopKProb
-            for e in top { assigned[e].append((t, renorm ? p[e] / sum : p[e])) }
+            for (e, w) in c.routing.choose(Array(logits[(t * E)..<((t + 1) * E)]), k: K, renormalize: renorm, bias: m.scoreBias) {
+                assigned[e].append((t, w))
+            }
         }
-        for i in 0..<(T * H) { out[i] = 0 }
+        if let shared = m.shared { mlp(shared, x, T, out) } else { for i in 0..<(T * H) { out[i] = 0 } }
         for (e, list) in assigned.enumerated() where !list.isEmpty {
             let n = list.count
             let xin = UnsafeMutablePointer<Float>.allocate(capacity: n * H), y = UnsafeMutablePointer<Float>.allocate(capacity: n * H)
             defer { xin.deallocate(); y.deallocate() }
             for (r, a) in list.enumerated() { (xin + r * H).update(from: x + a.token * H, count: H) }
-            mlp(experts[e], xin, n, y)
+            mlp(m.experts[e], xin, n, y)
             for (r, a) in list.enumerated() { for i in 0..<H { out[a.token * H + i] += a.weight * y[r * H + i] } }
         }
     }

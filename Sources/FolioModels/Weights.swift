@@ -10,17 +10,40 @@ struct MLPWeights: Sendable {
     var gateBias: [Float]? = nil, upBias: [Float]? = nil, downBias: [Float]? = nil
 }
 
-enum FeedForward: Sendable {
-    case dense(MLPWeights)
-    case moe(router: WeightTensor, experts: [MLPWeights])  // router: [experts, hidden]
+/// Routed experts: a router, the experts, and for DeepSeek the shared experts every token runs and V3's routing bias.
+struct MoEWeights: Sendable {
+    let router: WeightTensor       // [experts, hidden]
+    let experts: [MLPWeights]
+    var shared: MLPWeights? = nil
+    var scoreBias: [Float]? = nil  // [experts]
+    var routerBias: [Float]? = nil // [experts], added to the router logits (GPT-OSS)
 }
 
-struct LayerWeights: Sendable {
-    let attnNorm: [Float]          // [hidden]
+enum FeedForward: Sendable {
+    case dense(MLPWeights)
+    case moe(MoEWeights)
+}
+
+/// Grouped-query attention's projections.
+struct GroupedAttentionWeights: Sendable {
     let q, k, v, o: WeightTensor   // q: [qDim, hidden], k/v: [kvDim, hidden], o: [hidden, qDim]
     let qBias, kBias, vBias: [Float]?
     var oBias: [Float]? = nil
     let qNorm, kNorm: [Float]?     // [headDim]
+    var sinks: [Float]? = nil      // [heads] (GPT-OSS)
+}
+
+enum AttentionWeights: Sendable {
+    case grouped(GroupedAttentionWeights)
+    case latent(LatentAttentionWeights)
+
+    /// Grouped-query attention's projections (nil for latent attention).
+    var grouped: GroupedAttentionWeights? { if case .grouped(let g) = self { g } else { nil } }
+}
+
+struct LayerWeights: Sendable {
+    let attnNorm: [Float]          // [hidden]
+    let attention: AttentionWeights
     let postAttnNorm: [Float]?     // Gemma 3 sandwich norm
     let ffnNorm: [Float]           // [hidden]
     let ffn: FeedForward
@@ -112,37 +135,39 @@ struct WeightLoader {
         return ModelWeights(embedding: embedding, layers: layers, finalNorm: finalNorm, lmHead: lmHead, ropeFreqFactors: freq)
     }
 
-    /// Views of a fused [q; k; v] projection (Phi-3).
-    func splitQKV(_ t: WeightTensor) -> (WeightTensor, WeightTensor, WeightTensor) {
-        let c = config
-        return (t.rowSlice(0, c.qDim), t.rowSlice(c.qDim, c.kvDim), t.rowSlice(c.qDim + c.kvDim, c.kvDim))
+    /// q, k and v: views of a fused [q; k; v] projection where the file has one (Phi-3), else the three tensors.
+    func projections(fused: String, q: String, k: String, v: String) throws -> (WeightTensor, WeightTensor, WeightTensor) {
+        let c = config, h = c.hiddenSize
+        if let t = source.tensor(named: fused) {
+            let qkv = try check(t, c.qDim + 2 * c.kvDim, h)
+            return (qkv.rowSlice(0, c.qDim), qkv.rowSlice(c.qDim, c.kvDim), qkv.rowSlice(c.qDim + c.kvDim, c.kvDim))
+        }
+        return (try matrix(q, c.qDim, h), try matrix(k, c.kvDim, h), try matrix(v, c.kvDim, h))
     }
 
     func hfLayer(_ i: Int) throws -> LayerWeights {
         let c = config, h = c.hiddenSize, p = "model.layers.\(i)."
-        let q, k, v: WeightTensor
-        if c.family == .phi3 {
-            (q, k, v) = splitQKV(try matrix(p + "self_attn.qkv_proj.weight", c.qDim + 2 * c.kvDim, h))
-        } else {
-            q = try matrix(p + "self_attn.q_proj.weight", c.qDim, h)
-            k = try matrix(p + "self_attn.k_proj.weight", c.kvDim, h)
-            v = try matrix(p + "self_attn.v_proj.weight", c.kvDim, h)
+        func mlp(_ e: String, _ ff: Int) throws -> MLPWeights {
+            MLPWeights(gate: try matrix(e + "gate_proj.weight", ff, h), up: try matrix(e + "up_proj.weight", ff, h),
+                       down: try matrix(e + "down_proj.weight", h, ff))
         }
         let ffn: FeedForward
         switch c.family {
         case .mixtral:
             let e = (0..<c.numExperts).map { "\(p)block_sparse_moe.experts.\($0)." }
-            ffn = .moe(router: try matrix(p + "block_sparse_moe.gate.weight", c.numExperts, h), experts: try e.map {
+            ffn = .moe(MoEWeights(router: try matrix(p + "block_sparse_moe.gate.weight", c.numExperts, h), experts: try e.map {
                 MLPWeights(gate: try matrix($0 + "w1.weight", c.intermediateSize, h), up: try matrix($0 + "w3.weight", c.intermediateSize, h),
                            down: try matrix($0 + "w2.weight", h, c.intermediateSize))
-            })
-        case .qwen3MoE where !c.denseLayers.contains(i):
+            }))
+        case .qwen3MoE where !c.denseLayers.contains(i), .deepseekV2 where c.numExperts > 0 && !c.denseLayers.contains(i),
+             .deepseekV3 where c.numExperts > 0 && !c.denseLayers.contains(i):
             let ff = c.moeIntermediateSize
-            ffn = .moe(router: try matrix(p + "mlp.gate.weight", c.numExperts, h), experts: try (0..<c.numExperts).map {
-                let e = "\(p)mlp.experts.\($0)."
-                return MLPWeights(gate: try matrix(e + "gate_proj.weight", ff, h), up: try matrix(e + "up_proj.weight", ff, h),
-                                  down: try matrix(e + "down_proj.weight", h, ff))
-            })
+            var m = MoEWeights(router: try matrix(p + "mlp.gate.weight", c.numExperts, h),
+                               experts: try (0..<c.numExperts).map { try mlp("\(p)mlp.experts.\($0).", ff) })
+            if c.routing.sharedExperts > 0 { m.shared = try mlp(p + "mlp.shared_experts.", ff * c.routing.sharedExperts) }
+            m.scoreBias = try vector(p + "mlp.gate.e_score_correction_bias", c.numExperts)
+            ffn = .moe(m)
+        case .gptOss: ffn = .moe(try hfGptOssExperts(i))
         case .phi3:
             let gu = try matrix(p + "mlp.gate_up_proj.weight", 2 * c.intermediateSize, h)
             ffn = .dense(MLPWeights(gate: gu.rowSlice(0, c.intermediateSize), up: gu.rowSlice(c.intermediateSize, c.intermediateSize),
@@ -155,34 +180,33 @@ struct WeightLoader {
                                     downBias: try bias(p + "mlp.down_proj.bias", h, if: mb)))
         }
         let gemma = c.family == .gemma3
-        var layer = LayerWeights(
-            attnNorm: try norm(p + "input_layernorm.weight", h), q: q, k: k, v: v,
-            o: try matrix(p + "self_attn.o_proj.weight", h, c.qDim),
-            qBias: try bias(p + "self_attn.q_proj.bias", c.qDim, if: c.attentionBias),
-            kBias: try bias(p + "self_attn.k_proj.bias", c.kvDim, if: c.attentionBias),
-            vBias: try bias(p + "self_attn.v_proj.bias", c.kvDim, if: c.attentionBias),
-            qNorm: c.qkNorm ? try norm(p + "self_attn.q_norm.weight", c.headDim) : nil,
-            kNorm: c.qkNorm ? try norm(p + "self_attn.k_norm.weight", c.headDim) : nil,
+        return LayerWeights(
+            attnNorm: try norm(p + "input_layernorm.weight", h), attention: try c.latentAttention != nil ? .latent(hfLatentAttention(i)) : .grouped(hfAttention(i)),
             postAttnNorm: gemma ? try norm(p + "post_attention_layernorm.weight", h) : nil,
             ffnNorm: try norm(p + (gemma ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight"), h),
             ffn: ffn, postFfnNorm: gemma ? try norm(p + "post_feedforward_layernorm.weight", h) : nil)
-        layer.oBias = try bias(p + "self_attn.o_proj.bias", h, if: c.outputBias)
-        return layer
+    }
+
+    func hfAttention(_ i: Int) throws -> GroupedAttentionWeights {
+        let c = config, h = c.hiddenSize, p = "model.layers.\(i).self_attn."
+        let (q, k, v) = try projections(fused: p + "qkv_proj.weight", q: p + "q_proj.weight", k: p + "k_proj.weight", v: p + "v_proj.weight")
+        var a = GroupedAttentionWeights(
+            q: q, k: k, v: v, o: try matrix(p + "o_proj.weight", h, c.qDim),
+            qBias: try bias(p + "q_proj.bias", c.qDim, if: c.attentionBias),
+            kBias: try bias(p + "k_proj.bias", c.kvDim, if: c.attentionBias),
+            vBias: try bias(p + "v_proj.bias", c.kvDim, if: c.attentionBias),
+            qNorm: c.qkNorm ? try norm(p + "q_norm.weight", c.headDim) : nil,
+            kNorm: c.qkNorm ? try norm(p + "k_norm.weight", c.headDim) : nil)
+        a.oBias = try bias(p + "o_proj.bias", h, if: c.outputBias)
+        if c.attentionSinks { a.sinks = try bias(p + "sinks", c.numHeads, if: true) }
+        return a
     }
 
     func ggufLayer(_ i: Int) throws -> LayerWeights {
         let c = config, h = c.hiddenSize, p = "blk.\(i)."
-        let q, k, v: WeightTensor
-        if let qkv = source.tensor(named: p + "attn_qkv.weight") {
-            (q, k, v) = splitQKV(try check(qkv, c.qDim + 2 * c.kvDim, h))
-        } else {
-            q = try matrix(p + "attn_q.weight", c.qDim, h)
-            k = try matrix(p + "attn_k.weight", c.kvDim, h)
-            v = try matrix(p + "attn_v.weight", c.kvDim, h)
-        }
         let ffn: FeedForward
         if c.numExperts > 0, source.tensor(named: p + "ffn_gate_inp.weight") != nil {   // a layer without a router is dense
-            let ff = c.family == .qwen3MoE ? c.moeIntermediateSize : c.intermediateSize
+            let ff = c.family == .mixtral ? c.intermediateSize : c.moeIntermediateSize
             let router = try matrix(p + "ffn_gate_inp.weight", c.numExperts, h)
             var experts: [MLPWeights] = []
             if let g = source.tensor(named: p + "ffn_gate_exps.weight") {
@@ -190,9 +214,12 @@ struct WeightLoader {
                 guard g.shape.count == 3, g.shape[0] == c.numExperts, u.shape == g.shape, d.shape.count == 3, d.shape[0] == c.numExperts else {
                     throw FolioError.malformedFile(path: source.path, problem: "expert tensors of layer \(i) have shapes \(g.shape), \(u.shape), \(d.shape)")
                 }
+                let gb = try ggufExpertBiases(p + "ffn_gate_exps.bias", experts: c.numExperts, length: ff)
+                let ub = try ggufExpertBiases(p + "ffn_up_exps.bias", experts: c.numExperts, length: ff)
+                let db = try ggufExpertBiases(p + "ffn_down_exps.bias", experts: c.numExperts, length: h)
                 for e in 0..<c.numExperts {
                     experts.append(MLPWeights(gate: try check(g.stackedEntry(e), ff, h), up: try check(u.stackedEntry(e), ff, h),
-                                              down: try check(d.stackedEntry(e), h, ff)))
+                                              down: try check(d.stackedEntry(e), h, ff), gateBias: gb?[e], upBias: ub?[e], downBias: db?[e]))
                 }
             } else {
                 for e in 0..<c.numExperts {
@@ -200,7 +227,15 @@ struct WeightLoader {
                                               down: try matrix(p + "ffn_down.\(e).weight", h, ff)))
                 }
             }
-            ffn = .moe(router: router, experts: experts)
+            var m = MoEWeights(router: router, experts: experts)
+            if c.routing.sharedExperts > 0 {
+                let sf = ff * c.routing.sharedExperts
+                m.shared = MLPWeights(gate: try matrix(p + "ffn_gate_shexp.weight", sf, h), up: try matrix(p + "ffn_up_shexp.weight", sf, h),
+                                      down: try matrix(p + "ffn_down_shexp.weight", h, sf))
+            }
+            m.scoreBias = try vector(p + "exp_probs_b.bias", c.numExperts)
+            m.routerBias = try vector(p + "ffn_gate_inp.bias", c.numExperts)
+            ffn = .moe(m)
         } else if source.tensor(named: p + "ffn_gate.weight") == nil, let up = source.tensor(named: p + "ffn_up.weight"),
                   up.rows == 2 * c.intermediateSize {
             // Phi-3: gate and up fused, gate first.
@@ -213,16 +248,24 @@ struct WeightLoader {
                                     upBias: try vector(p + "ffn_up.bias", ff), downBias: try vector(p + "ffn_down.bias", h)))
         }
         let gemma = c.family == .gemma3
-        var layer = LayerWeights(
-            attnNorm: try norm(p + "attn_norm.weight", h), q: q, k: k, v: v, o: try matrix(p + "attn_output.weight", h, c.qDim),
+        return LayerWeights(
+            attnNorm: try norm(p + "attn_norm.weight", h), attention: try c.latentAttention != nil ? .latent(ggufLatentAttention(i)) : .grouped(ggufAttention(i)),
+            postAttnNorm: gemma ? try norm(p + "post_attention_norm.weight", h) : nil,
+            ffnNorm: try norm(p + (c.family == .gptOss ? "post_attention_norm.weight" : "ffn_norm.weight"), h), ffn: ffn,
+            postFfnNorm: gemma ? try norm(p + "post_ffw_norm.weight", h) : nil)
+    }
+
+    func ggufAttention(_ i: Int) throws -> GroupedAttentionWeights {
+        let c = config, h = c.hiddenSize, p = "blk.\(i)."
+        let (q, k, v) = try projections(fused: p + "attn_qkv.weight", q: p + "attn_q.weight", k: p + "attn_k.weight", v: p + "attn_v.weight")
+        var a = GroupedAttentionWeights(
+            q: q, k: k, v: v, o: try matrix(p + "attn_output.weight", h, c.qDim),
             qBias: try vector(p + "attn_q.bias", c.qDim), kBias: try vector(p + "attn_k.bias", c.kvDim), vBias: try vector(p + "attn_v.bias", c.kvDim),
             qNorm: c.qkNorm ? try norm(p + "attn_q_norm.weight", c.headDim) : nil,
-            kNorm: c.qkNorm ? try norm(p + "attn_k_norm.weight", c.headDim) : nil,
-            postAttnNorm: gemma ? try norm(p + "post_attention_norm.weight", h) : nil,
-            ffnNorm: try norm(p + "ffn_norm.weight", h), ffn: ffn,
-            postFfnNorm: gemma ? try norm(p + "post_ffw_norm.weight", h) : nil)
-        layer.oBias = try vector(p + "attn_output.bias", h)
-        return layer
+            kNorm: c.qkNorm ? try norm(p + "attn_k_norm.weight", c.headDim) : nil)
+        a.oBias = try vector(p + "attn_output.bias", h)
+        if c.attentionSinks { a.sinks = try bias(p + "attn_sinks.weight", c.numHeads, if: true) }
+        return a
     }
 }
 
@@ -238,13 +281,22 @@ extension ModelWeights {
             let ffn: FeedForward
             switch l.ffn {
             case .dense(let m): ffn = .dense(try mlp(m))
-            case .moe(let router, let experts): ffn = .moe(router: router, experts: try experts.map(mlp))
+            case .moe(let m):
+                ffn = .moe(MoEWeights(router: m.router, experts: try m.experts.map(mlp), shared: try m.shared.map(mlp), scoreBias: m.scoreBias,
+                                      routerBias: m.routerBias))
             }
-            var out = LayerWeights(attnNorm: l.attnNorm, q: try transform(l.q), k: try transform(l.k), v: try transform(l.v),
-                                   o: try transform(l.o), qBias: l.qBias, kBias: l.kBias, vBias: l.vBias, qNorm: l.qNorm,
-                                   kNorm: l.kNorm, postAttnNorm: l.postAttnNorm, ffnNorm: l.ffnNorm, ffn: ffn, postFfnNorm: l.postFfnNorm)
-            out.oBias = l.oBias
-            return out
+            let attention: AttentionWeights
+            switch l.attention {
+            case .grouped(let a):
+                var t = GroupedAttentionWeights(q: try transform(a.q), k: try transform(a.k), v: try transform(a.v), o: try transform(a.o),
+                                                qBias: a.qBias, kBias: a.kBias, vBias: a.vBias, qNorm: a.qNorm, kNorm: a.kNorm)
+                t.oBias = a.oBias
+                t.sinks = a.sinks
+                attention = .grouped(t)
+            case .latent(let a): attention = .latent(try a.mapProjections(transform))
+            }
+            return LayerWeights(attnNorm: l.attnNorm, attention: attention, postAttnNorm: l.postAttnNorm, ffnNorm: l.ffnNorm, ffn: ffn,
+                                postFfnNorm: l.postFfnNorm)
         }
         return ModelWeights(embedding: embedding, layers: layers, finalNorm: finalNorm, lmHead: try transform(lmHead),
                             ropeFreqFactors: ropeFreqFactors)

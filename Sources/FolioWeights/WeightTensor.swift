@@ -147,6 +147,27 @@ final class OwnedBytes: @unchecked Sendable {
 }
 
 extension WeightTensor {
+    /// A float32 matrix [rows, cols] of `values` in memory Folio owns (weights rearranged at load, such as GPT-OSS's
+    /// fused, transposed expert projections).
+    public static func float32(name: String, rows: Int, cols: Int, values: [Float]) -> WeightTensor {
+        precondition(values.count == rows * cols)
+        let store = OwnedBytes(count: values.count * 4)
+        values.withUnsafeBytes { store.pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        return WeightTensor(name: name, type: .f32, shape: [rows, cols], data: UnsafeRawPointer(store.pointer), byteCount: values.count * 4,
+                            owner: store)
+    }
+
+    /// This matrix transposed ([cols, rows]) as float32 in memory Folio owns (DeepSeek's absorbed key projection
+    /// from the stored one, and back).
+    public func transposedFloat32(name: String? = nil) throws -> WeightTensor {
+        let x = try toFloats(), R = rows, C = cols
+        let store = OwnedBytes(count: x.count * 4)
+        let y = store.pointer.bindMemory(to: Float.self, capacity: x.count)
+        for r in 0..<R { for c in 0..<C { y[c * R + r] = x[r * C + c] } }
+        return WeightTensor(name: name ?? "\(self.name)^T", type: .f32, shape: [C, R], data: UnsafeRawPointer(store.pointer),
+                            byteCount: x.count * 4, owner: store)
+    }
+
     /// Whether `quantized(to:)` applies: a float tensor (F32, F16, BF16) whose rows are whole 32-element blocks.
     public var isQuantizable: Bool { [.f32, .f16, .bf16].contains(type) && cols % 32 == 0 && shape.count >= 2 }
 

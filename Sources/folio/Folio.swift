@@ -200,6 +200,9 @@ struct Inspect: ParsableCommand {
                 ("heads", .number(Double(c.numHeads))), ("kv_heads", .number(Double(c.numKVHeads))),
                 ("vocab_size", .number(Double(c.vocabSize))),
                 ("experts", .number(Double(c.numExperts))),
+                // Latent attention (DeepSeek) caches one latent row per token and layer; sinks: GPT-OSS.
+                ("attention", .string(c.latentAttention != nil ? "latent" : c.attentionSinks ? "grouped with sinks" : "grouped")),
+                ("kv_cache_bytes_per_token", .number(Double(PagedKVCache.bytesPerToken(c, dtype: .auto(for: c))))),
                 ("chat_template", .bool(tok?.chatTemplate != nil)),
             ]))
         }

@@ -19,7 +19,7 @@ struct Golden: Decodable {
 struct HFTinyGoldenTests {
     static let archs = ["llama", "llama3-rope-scaling", "mistral", "qwen2", "qwen3", "mixtral", "qwen3-moe", "phi3",
                         "llama-yarn", "llama-linear", "mistral-sliding", "gemma3", "llama-bias", "qwen3-bias-gelu",
-                        "qwen3-moe-dense-layers", "qwen3-moe-sparse-step"]
+                        "qwen3-moe-dense-layers", "qwen3-moe-sparse-step", "deepseek-v2", "deepseek-v3", "deepseek-v3-plain-rope", "gpt-oss"]
 
     @Test("logits at every position and the 16-token greedy continuation", arguments: archs)
     func matchesTransformers(arch: String) throws {

@@ -66,7 +66,7 @@ struct AttentionKernelTests {
                 for cap: Float in [0, 5] {
                     kv.withHead(1) { head in
                         var want = [Float](repeating: 0, count: R * d)
-                        folio_attend_ref(q, Int64(R), Int64(d), head, slots, lo, hi, 0.125, cap, &want)
+                        folio_attend_ref(q, Int64(R), Int64(d), head, slots, lo, hi, 0.125, cap, nil, &want)
                         for isa in [Int32(FOLIO_ISA_SCALAR), Int32(FOLIO_ISA_AVX2)] {
                             if isa == FOLIO_ISA_AVX2 && folio_attend_isa() != FOLIO_ISA_AVX2 { continue }
                             let got = attendRows(isa: isa, q: q, R: R, d: d, head: head, slots: slots, lo: lo, hi: hi, scale: 0.125, cap: cap)

@@ -25,7 +25,7 @@ struct DequantTests {
     func dequantizesLikeReference() throws {
         let g = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("quant/dequant-golden.json"))))
         let types = Set(g.cases.map(\.type))
-        for t in ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ4_NL", "IQ4_XS", "F16", "BF16"] {
+        for t in ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ4_NL", "IQ4_XS", "MXFP4", "F16", "BF16"] {
             #expect(types.contains(t), "golden lacks \(t)")
         }
         for c in g.cases {

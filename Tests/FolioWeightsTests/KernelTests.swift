@@ -32,6 +32,7 @@ func randomRows(type: Int32, rows: Int, cols: Int, rng: inout KernelRNG) -> (byt
         case Int32(FOLIO_GGML_Q3_K.rawValue): put(o + 108, rng.float(0.0005, 0.01))
         case Int32(FOLIO_GGML_Q4_K.rawValue), Int32(FOLIO_GGML_Q5_K.rawValue): put(o, rng.float(0.0005, 0.01)); put(o + 2, rng.float(0.0005, 0.01))
         case Int32(FOLIO_GGML_Q6_K.rawValue): put(o + 208, rng.float(0.0005, 0.01))
+        case Int32(FOLIO_GGML_MXFP4.rawValue): w[o] = UInt8(118 + rng.next() % 8)   // scales 2^-10 .. 2^-3
         default: break
         }
     }
@@ -45,6 +46,7 @@ struct QuantKernelTests {
         (Int32(FOLIO_GGML_Q5_1.rawValue), "Q5_1"), (Int32(FOLIO_GGML_Q8_0.rawValue), "Q8_0"), (Int32(FOLIO_GGML_Q2_K.rawValue), "Q2_K"),
         (Int32(FOLIO_GGML_Q3_K.rawValue), "Q3_K"), (Int32(FOLIO_GGML_Q4_K.rawValue), "Q4_K"), (Int32(FOLIO_GGML_Q5_K.rawValue), "Q5_K"),
         (Int32(FOLIO_GGML_Q6_K.rawValue), "Q6_K"), (Int32(FOLIO_GGML_IQ4_NL.rawValue), "IQ4_NL"), (Int32(FOLIO_GGML_IQ4_XS.rawValue), "IQ4_XS"),
+        (Int32(FOLIO_GGML_MXFP4.rawValue), "MXFP4"),
     ]
 
     @Test("optimized kernel vs scalar reference vs float64 dot of the dequantized rows; batch invariance", arguments: [256, 1536])

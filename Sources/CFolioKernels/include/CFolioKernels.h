@@ -14,7 +14,7 @@ enum folio_ggml_type {
     FOLIO_GGML_F32 = 0, FOLIO_GGML_F16 = 1, FOLIO_GGML_Q4_0 = 2, FOLIO_GGML_Q4_1 = 3,
     FOLIO_GGML_Q5_0 = 6, FOLIO_GGML_Q5_1 = 7, FOLIO_GGML_Q8_0 = 8, FOLIO_GGML_Q8_1 = 9,
     FOLIO_GGML_Q2_K = 10, FOLIO_GGML_Q3_K = 11, FOLIO_GGML_Q4_K = 12, FOLIO_GGML_Q5_K = 13,
-    FOLIO_GGML_Q6_K = 14, FOLIO_GGML_Q8_K = 15, FOLIO_GGML_IQ4_NL = 20, FOLIO_GGML_IQ4_XS = 23,
+    FOLIO_GGML_Q6_K = 14, FOLIO_GGML_Q8_K = 15, FOLIO_GGML_IQ4_NL = 20, FOLIO_GGML_IQ4_XS = 23, FOLIO_GGML_MXFP4 = 39,
     FOLIO_GGML_I8 = 24, FOLIO_GGML_I16 = 25,
     FOLIO_GGML_I32 = 26, FOLIO_GGML_I64 = 27, FOLIO_GGML_F64 = 28, FOLIO_GGML_BF16 = 30,
 };
@@ -180,9 +180,13 @@ int folio_attend_isa(void);
 void folio_attend_merge(int64_t R, int64_t d, float *O, float *M, float *L, const float *o, const float *m, const float *l);
 /// out = O / L (0 for a row with no keys).
 void folio_attend_finish(int64_t R, int64_t d, const float *O, const float *L, float *out);
-/// The definition: per row, one softmax over its keys in float32 (scaled, optionally tanh soft-capped at softcap).
+/// Attention sinks (GPT-OSS): row r's softmax denominator also counts exp(sinks[r]), a logit without a value:
+/// L[r] += exp(sinks[r] - M[r]), before folio_attend_finish.
+void folio_attend_sinks(int64_t R, const float *M, float *L, const float *sinks);
+/// The definition: per row, one softmax over its keys in float32 (scaled, optionally tanh soft-capped at softcap;
+/// sinks: NULL, or one sink logit per row).
 void folio_attend_ref(const float *q, int64_t R, int64_t d, const folio_kv_head *kv, const int32_t *slots,
-                      const int32_t *lo, const int32_t *hi, float scale, float softcap, float *out);
+                      const int32_t *lo, const int32_t *hi, float scale, float softcap, const float *sinks, float *out);
 
 // ---- activations (activations.c) ----
 /// g[i] = silu(g[i]) * u[i] (vectorized exp: relative difference from the libm definition up to ~5e-6).

@@ -201,6 +201,9 @@ struct LoRAReader {
         let c = model.config
         let fpath = file.path
         func bad(_ m: String) -> FolioError { .malformedFile(path: fpath, problem: m) }
+        guard c.latentAttention == nil else {
+            throw FolioError.unsupported(path: fpath, what: "LoRA adapters on \(c.architecture) (multi-head latent attention)")
+        }
         var modules: [String: (a: WeightTensor?, b: WeightTensor?)] = [:]
         for name in file.tensorNames {
             var n = name

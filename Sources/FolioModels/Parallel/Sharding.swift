@@ -14,6 +14,7 @@ public struct ShardPlan: Sendable, Equatable {
     public init(config c: ModelConfig, rank: Int, size: Int, intermediateAlign: Int) throws {
         func refuse(_ m: String) -> FolioError { FolioError.invalidArgument(name: "--tensor-parallel-size", message: m) }
         guard c.numExperts == 0 else { throw refuse("mixture-of-experts models (\(c.architecture)) are not split across ranks yet") }
+        guard c.latentAttention == nil else { throw refuse("multi-head latent attention (\(c.architecture)) is not split across ranks yet") }
         guard c.numKVHeads >= size else { throw refuse("\(size) ranks need at least \(size) KV heads; \(c.architecture) has \(c.numKVHeads)") }
         self.rank = rank
         self.size = size
@@ -60,13 +61,16 @@ public struct ShardPlan: Sendable, Equatable {
             let mlp = MLPWeights(gate: m.gate.rowSlice(ff.lowerBound, ff.count), up: m.up.rowSlice(ff.lowerBound, ff.count),
                                  down: try cols(m.down, ff), gateBias: part(m.gateBias, ff), upBias: part(m.upBias, ff),
                                  downBias: rank == 0 ? m.downBias : nil)
-            var out = LayerWeights(attnNorm: l.attnNorm, q: l.q.rowSlice(qRows.lowerBound, qRows.count), k: l.k.rowSlice(kvRows.lowerBound, kvRows.count),
-                                   v: l.v.rowSlice(kvRows.lowerBound, kvRows.count), o: try cols(l.o, qRows),
-                                   qBias: part(l.qBias, qRows), kBias: part(l.kBias, kvRows), vBias: part(l.vBias, kvRows),
-                                   qNorm: l.qNorm, kNorm: l.kNorm, postAttnNorm: l.postAttnNorm, ffnNorm: l.ffnNorm, ffn: .dense(mlp),
-                                   postFfnNorm: l.postFfnNorm)
-            out.oBias = rank == 0 ? l.oBias : nil
-            return out
+            guard let a = l.attention.grouped else {
+                throw FolioError.invalidArgument(name: "--tensor-parallel-size", message: "multi-head latent attention layers are not split yet")
+            }
+            var at = GroupedAttentionWeights(q: a.q.rowSlice(qRows.lowerBound, qRows.count), k: a.k.rowSlice(kvRows.lowerBound, kvRows.count),
+                                             v: a.v.rowSlice(kvRows.lowerBound, kvRows.count), o: try cols(a.o, qRows),
+                                             qBias: part(a.qBias, qRows), kBias: part(a.kBias, kvRows), vBias: part(a.vBias, kvRows),
+                                             qNorm: a.qNorm, kNorm: a.kNorm)
+            at.oBias = rank == 0 ? a.oBias : nil
+            return LayerWeights(attnNorm: l.attnNorm, attention: .grouped(at), postAttnNorm: l.postAttnNorm, ffnNorm: l.ffnNorm,
+                                ffn: .dense(mlp), postFfnNorm: l.postFfnNorm)
         }
         let v = vocab[rank]
         return ModelWeights(embedding: w.embedding.rowSlice(v.lowerBound, v.count), layers: layers, finalNorm: w.finalNorm,

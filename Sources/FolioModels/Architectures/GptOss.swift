@@ -1,0 +1,80 @@
+import FolioWeights
+import Foundation
+
+/// GPT-OSS (`GptOssForCausalLM`; GGUF `gpt-oss`): grouped-query attention with biases and a learned sink logit per
+/// head (AttentionShape.sinks), sliding-window and full layers alternating (`layer_types`), YaRN without truncation,
+/// and an MoE of every layer: router with a bias, top-k logits softmaxed, experts with biases and the clamped SwiGLU
+/// (Activation.swigluClamped). Hugging Face stores each layer's experts fused and transposed (`gate_up_proj`
+/// [experts, hidden, 2 * ff] with gate and up interleaved column by column, `down_proj` [experts, ff, hidden]);
+/// they are rearranged at load into the [out, in] matrices every other MoE uses. llama.cpp's converter writes them
+/// split (ffn_gate_exps / ffn_up_exps / ffn_down_exps with biases), in MXFP4 when the checkpoint is.
+extension ModelConfig {
+    mutating func readGptOss(_ c: JSONValue, path: String) throws {
+        attentionSinks = true
+        activation = .swigluClamped
+        swigluAlpha = Float(c["swiglu_alpha"]?.doubleValue ?? 1.702)
+        swigluLimit = Float(c["swiglu_limit"]?.doubleValue ?? 7)
+        guard swigluAlpha.isFinite, swigluLimit.isFinite, swigluLimit > 0 else {
+            throw FolioError.malformedFile(path: path, problem: "config swiglu_alpha \(swigluAlpha) / swiglu_limit \(swigluLimit) is invalid")
+        }
+        normTopKProb = true   // softmax over the chosen experts' logits
+        moeIntermediateSize = intermediateSize
+        let rope = c["rope_scaling"].flatMap { $0.isNull ? nil : $0 } ?? c["rope_parameters"]
+        ropeTruncate = rope?["truncate"]?.boolValue ?? true
+        guard numExperts > 0 else { throw FolioError.missing(path: path, what: "config key num_local_experts") }
+    }
+
+    /// The `gpt-oss.*` metadata: llama.cpp's fixed alpha 1.702 and limit 7, sliding window on even layers, YaRN as the
+    /// checkpoints configure it (untruncated).
+    mutating func readGptOssGGUF(_ g: GGUFFile) {
+        attentionSinks = true
+        activation = .swigluClamped
+        normTopKProb = true
+        attentionBias = true
+        outputBias = true
+        ropeTruncate = false
+        let w = g.archValue("attention.sliding_window")?.intValue ?? 128
+        for i in 0..<numLayers where i % 2 == 0 { slidingWindow[i] = w }
+    }
+}
+
+extension WeightLoader {
+    /// One layer's experts from Hugging Face's fused tensors, with their biases, and the router with its bias.
+    func hfGptOssExperts(_ i: Int) throws -> MoEWeights {
+        let c = config, h = c.hiddenSize, E = c.numExperts, ff = c.moeIntermediateSize, p = "model.layers.\(i).mlp."
+        let gu = try source.require(p + "experts.gate_up_proj"), d = try source.require(p + "experts.down_proj")
+        guard gu.shape == [E, h, 2 * ff], d.shape == [E, ff, h] else {
+            throw FolioError.malformedFile(path: source.path, problem: "experts of layer \(i) have shapes \(gu.shape), \(d.shape), expected [\(E), \(h), \(2 * ff)], [\(E), \(ff), \(h)]")
+        }
+        let guB = try vector(p + "experts.gate_up_proj_bias", E * 2 * ff), dB = try vector(p + "experts.down_proj_bias", E * h)
+        guard let guB, let dB else { throw FolioError.missing(path: source.path, what: "tensor \(p)experts.gate_up_proj_bias / down_proj_bias") }
+        let guF = try gu.toFloats(), dF = try d.toFloats()
+        var experts: [MLPWeights] = []
+        for e in 0..<E {
+            var gate = [Float](repeating: 0, count: ff * h), up = gate, down = [Float](repeating: 0, count: h * ff)
+            for r in 0..<h {
+                for j in 0..<ff {
+                    gate[j * h + r] = guF[(e * h + r) * 2 * ff + 2 * j]
+                    up[j * h + r] = guF[(e * h + r) * 2 * ff + 2 * j + 1]
+                }
+            }
+            for j in 0..<ff { for o in 0..<h { down[o * ff + j] = dF[(e * ff + j) * h + o] } }
+            let b = Array(guB[(e * 2 * ff)..<((e + 1) * 2 * ff)])
+            experts.append(MLPWeights(gate: .float32(name: "\(p)experts[\(e)].gate", rows: ff, cols: h, values: gate),
+                                      up: .float32(name: "\(p)experts[\(e)].up", rows: ff, cols: h, values: up),
+                                      down: .float32(name: "\(p)experts[\(e)].down", rows: h, cols: ff, values: down),
+                                      gateBias: stride(from: 0, to: 2 * ff, by: 2).map { b[$0] },
+                                      upBias: stride(from: 1, to: 2 * ff, by: 2).map { b[$0] },
+                                      downBias: Array(dB[(e * h)..<((e + 1) * h)])))
+        }
+        var m = MoEWeights(router: try matrix(p + "router.weight", E, h), experts: experts)
+        m.routerBias = try vector(p + "router.bias", E)
+        return m
+    }
+
+    /// The expert biases llama.cpp's converter writes beside stacked expert weights ([experts, n] each), per expert.
+    func ggufExpertBiases(_ name: String, experts: Int, length: Int) throws -> [[Float]]? {
+        guard let v = try vector(name, experts * length) else { return nil }
+        return (0..<experts).map { Array(v[($0 * length)..<(($0 + 1) * length)]) }
+    }
+}
