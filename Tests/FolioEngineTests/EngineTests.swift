@@ -6,12 +6,13 @@ import FolioTestSupport
 import Foundation
 import Testing
 
-/// The tiny Llama (vocab 512) with GPT-2's vocabulary for decoding: fast enough for debug builds.
-func tinyEngine(_ configure: (inout EngineConfig) -> Void = { _ in }) throws -> EngineCore {
+/// A tiny model (vocab 512; the Llama unless `arch` names another in hf-tiny) with GPT-2's vocabulary for decoding:
+/// fast enough for debug builds.
+func tinyEngine(_ arch: String = "llama", _ configure: (inout EngineConfig) -> Void = { _ in }) throws -> EngineCore {
     var cfg = EngineConfig()
     cfg.numKVBlocks = 256
     configure(&cfg)
-    let model = try CausalLM.load(path: Fixtures.path("models/hf-tiny/llama"))
+    let model = try CausalLM.load(path: Fixtures.path("models/hf-tiny/\(arch)"))
     let tok = try Tokenizer.fromGGUF(GGUFFile(path: Fixtures.path("tokenizers/gguf-vocab/ggml-vocab-gpt-2.gguf")))
     return try EngineCore(model: model, tokenizer: tok, config: cfg)
 }
