@@ -133,8 +133,8 @@ extension CausalLM {
         }
         var newTokens = [Int](repeating: 0, count: batch.blockTables.count)
         for s in batch.sequence { newTokens[Int(s)] += 1 }
-        let plain = (0..<T).filter { options.reference || newTokens[Int(batch.sequence[$0])] > 1 }
-        let absorbed = (0..<T).filter { !(options.reference || newTokens[Int(batch.sequence[$0])] > 1) }
+        let decompress = (0..<T).map { options.reference || newTokens[Int(batch.sequence[$0])] > 1 }
+        let plain = (0..<T).filter { decompress[$0] }, absorbed = (0..<T).filter { !decompress[$0] }
         if !plain.isEmpty { decompressedAttention(a, layer: l, tokens: plain, q: q, batch: batch, slots: slots, kv: kv, out: att) }
         if !absorbed.isEmpty { absorbedAttention(a, layer: l, tokens: absorbed, q: q, batch: batch, slots: slots, kv: kv, out: att) }
         linear([a.o], att, T, [out])

@@ -76,7 +76,8 @@ public struct ModelConfig: Sendable {
     public var attentionSinks = false
     public var swigluAlpha: Float = 1.702
     public var swigluLimit: Float = 7
-    /// YaRN's correction range rounded to whole dimensions (transformers' `truncate`, true unless a config says false).
+    /// YaRN's correction range rounded to whole dimensions (transformers' `truncate`, true unless a config says false;
+    /// GGUF has no field for it: GPT-OSS files take their checkpoints' false).
     public var ropeTruncate = true
     public var activation: Activation = .silu
     /// Multiplies the token embeddings (Gemma: sqrt(hidden)).
@@ -146,6 +147,13 @@ extension ModelConfig {
         }
     }
 
+    /// The object holding a config's RoPE scaling: `rope_scaling` (transformers 4), else `rope_parameters` (5; its
+    /// `full_attention` entry for models with settings per layer type).
+    static func ropeScaling(_ c: JSONValue) -> JSONValue? {
+        let p = c["rope_parameters"]
+        return c["rope_scaling"].flatMap { $0.isNull ? nil : $0 } ?? p?["full_attention"] ?? p
+    }
+
     /// Reads a Hugging Face `config.json`.
     static func fromHuggingFace(_ j: JSONValue, family: ModelFamily, architecture: String, path: String) throws -> ModelConfig {
         let c = j["text_config"].flatMap { $0.objectValue != nil ? $0 : nil } ?? j
@@ -189,7 +197,7 @@ extension ModelConfig {
                 }
             }
         }
-        let scaling = c["rope_scaling"].flatMap { $0.isNull ? nil : $0 } ?? rp
+        let scaling = ropeScaling(c)
         if let s = scaling, let type = s["rope_type"]?.stringValue ?? s["type"]?.stringValue, type != "default" {
             let factor = s["factor"]?.doubleValue ?? 1
             let orig = s["original_max_position_embeddings"]?.intValue ?? int("original_max_position_embeddings") ?? cfg.maxPositionEmbeddings
@@ -209,6 +217,7 @@ extension ModelConfig {
                 }
                 cfg.ropeScaling = .yarn(factor: f, originalMax: orig, betaFast: s["beta_fast"]?.doubleValue ?? 32,
                                         betaSlow: s["beta_slow"]?.doubleValue ?? 1, attentionFactor: af)
+                cfg.ropeTruncate = s["truncate"]?.boolValue ?? true
             default: throw FolioError.unsupported(path: path, what: "rope_scaling type \(type)")
             }
         }

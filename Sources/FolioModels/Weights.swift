@@ -202,6 +202,12 @@ struct WeightLoader {
         return a
     }
 
+    /// The expert biases llama.cpp's converter writes beside stacked expert weights ([experts, n] each), per expert.
+    func ggufExpertBiases(_ name: String, experts: Int, length: Int) throws -> [[Float]]? {
+        guard let v = try vector(name, experts * length) else { return nil }
+        return (0..<experts).map { Array(v[($0 * length)..<(($0 + 1) * length)]) }
+    }
+
     func ggufLayer(_ i: Int) throws -> LayerWeights {
         let c = config, h = c.hiddenSize, p = "blk.\(i)."
         let ffn: FeedForward

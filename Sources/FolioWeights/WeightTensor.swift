@@ -161,11 +161,9 @@ extension WeightTensor {
     /// from the stored one, and back).
     public func transposedFloat32(name: String? = nil) throws -> WeightTensor {
         let x = try toFloats(), R = rows, C = cols
-        let store = OwnedBytes(count: x.count * 4)
-        let y = store.pointer.bindMemory(to: Float.self, capacity: x.count)
+        var y = [Float](repeating: 0, count: x.count)
         for r in 0..<R { for c in 0..<C { y[c * R + r] = x[r * C + c] } }
-        return WeightTensor(name: name ?? "\(self.name)^T", type: .f32, shape: [C, R], data: UnsafeRawPointer(store.pointer),
-                            byteCount: x.count * 4, owner: store)
+        return .float32(name: name ?? "\(self.name)^T", rows: C, cols: R, values: y)
     }
 
     /// Whether `quantized(to:)` applies: a float tensor (F32, F16, BF16) whose rows are whole 32-element blocks.

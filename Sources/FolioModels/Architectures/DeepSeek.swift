@@ -31,8 +31,7 @@ extension ModelConfig {
         numKVHeads = numHeads   // MLA has no KV heads of its own; the cache holds one latent row (ModelConfig.cacheHeads)
         ropeStyle = v3 && c["rope_interleave"]?.boolValue == false ? .neox : .interleaved
         attentionScale = 1 / Float(m.qkDim).squareRoot()
-        let rope = c["rope_scaling"].flatMap { $0.isNull ? nil : $0 } ?? c["rope_parameters"]
-        if case .yarn(let factor, _, _, _, _) = ropeScaling, let all = rope?["mscale_all_dim"]?.doubleValue, all != 0 {
+        if case .yarn(let factor, _, _, _, _) = ropeScaling, let all = Self.ropeScaling(c)?["mscale_all_dim"]?.doubleValue, all != 0 {
             let s = Float(Rope.yarnMscale(factor, all))
             attentionScale *= s * s
         }

@@ -19,8 +19,6 @@ extension ModelConfig {
         }
         normTopKProb = true   // softmax over the chosen experts' logits
         moeIntermediateSize = intermediateSize
-        let rope = c["rope_scaling"].flatMap { $0.isNull ? nil : $0 } ?? c["rope_parameters"]
-        ropeTruncate = rope?["truncate"]?.boolValue ?? true
         guard numExperts > 0 else { throw FolioError.missing(path: path, what: "config key num_local_experts") }
     }
 
@@ -30,8 +28,6 @@ extension ModelConfig {
         attentionSinks = true
         activation = .swigluClamped
         normTopKProb = true
-        attentionBias = true
-        outputBias = true
         ropeTruncate = false
         let w = g.archValue("attention.sliding_window")?.intValue ?? 128
         for i in 0..<numLayers where i % 2 == 0 { slidingWindow[i] = w }
@@ -70,11 +66,5 @@ extension WeightLoader {
         var m = MoEWeights(router: try matrix(p + "router.weight", E, h), experts: experts)
         m.routerBias = try vector(p + "router.bias", E)
         return m
-    }
-
-    /// The expert biases llama.cpp's converter writes beside stacked expert weights ([experts, n] each), per expert.
-    func ggufExpertBiases(_ name: String, experts: Int, length: Int) throws -> [[Float]]? {
-        guard let v = try vector(name, experts * length) else { return nil }
-        return (0..<experts).map { Array(v[($0 * length)..<(($0 + 1) * length)]) }
     }
 }
