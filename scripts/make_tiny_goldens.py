@@ -14,11 +14,13 @@ usage: python scripts/make_tiny_goldens.py Tests/Fixtures/models/hf-tiny   (need
        and GPT-OSS
        models were made; then scripts/make_gguf_without_tokenizer.py LLAMA_CPP_DIR DIR/deepseek-v2 DIR/deepseek-v2/deepseek-v2-f32.gguf,
        and the same for deepseek-v3 and gpt-oss, converts three of them to GGUF)
+       ONLY=qwen2-sliding,qwen3-moe-sliding,gemma3-pattern,phi3-partial-rotary python scripts/make_tiny_goldens.py ...
+       (the sliding-window rules of each family; partial_rotary_factor, which transformers 5 writes in rope_parameters)
        ONLY=llama-bias,qwen3-bias-gelu python scripts/make_tiny_goldens.py ...   (just those models; the random
        draws then differ from a full run's, so a model is regenerated only with the set it was made with)
 """
 import json, os, sys, torch
-from transformers import (AutoModelForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Phi3Config, Phi3ForCausalLM, Qwen3Config, Qwen3ForCausalLM,
+from transformers import (AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM, Phi3Config, Phi3ForCausalLM, Qwen3Config, Qwen3ForCausalLM,
                           LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
                           Gemma3TextConfig, Gemma3ForCausalLM, DeepseekV2Config, DeepseekV2ForCausalLM,
                           DeepseekV3Config, DeepseekV3ForCausalLM, GptOssConfig, GptOssForCausalLM)
@@ -80,6 +82,26 @@ NEW = {
                 num_experts_per_tok=2, sliding_window=16, swiglu_limit=1.5, rope_parameters={"rope_type": "yarn",
                 "rope_theta": 150000.0, "factor": 8.0, "beta_fast": 32.0, "beta_slow": 1.0, "truncate": False,
                 "original_max_position_embeddings": 64})),
+    # Which layers a config's sliding_window reaches, family by family (as transformers' configs decide it): Qwen2
+    # with use_sliding_window from max_window_layers on (layers 1, 2); Qwen3-MoE with use_sliding_window on every
+    # layer; Gemma 3 without layer_types by sliding_window_pattern (layers 0 and 2 sliding, 1 full). config.json edits
+    # after saving: EDIT below. (Not here: a Llama config with sliding_window, which transformers' forward ignores and
+    # its generate() cache applies; Folio, as vLLM, reads a Llama's window from layer_types only.)
+    "qwen2-sliding": (Qwen2ForCausalLM, Qwen2Config(**common, use_sliding_window=True, sliding_window=16, max_window_layers=1)),
+    "qwen3-moe-sliding": (Qwen3MoeForCausalLM, Qwen3MoeConfig(**common, head_dim=16, num_experts=4, num_experts_per_tok=2,
+                          moe_intermediate_size=96, norm_topk_prob=True, use_sliding_window=True, sliding_window=16)),
+    "gemma3-pattern": (Gemma3ForCausalLM, Gemma3TextConfig(**{**common, "head_dim": 16}, query_pre_attn_scalar=16, sliding_window=16,
+                       sliding_window_pattern=2, rope_theta=1000000.0, rope_local_base_freq=10000.0, tie_word_embeddings=True)),
+    # Phi-3 with partial rotary embeddings (Phi-4-mini's 0.75; here half of each head rotates): transformers 5 saves
+    # partial_rotary_factor inside rope_parameters.
+    "phi3-partial-rotary": (Phi3ForCausalLM, Phi3Config(**common, pad_token_id=0, partial_rotary_factor=0.5, tie_word_embeddings=False)),
+}
+# Keys set in config.json after saving (transformers writes layer_types itself, and Llama has no sliding_window);
+# the golden logits then come from transformers reloading the edited folder, as Folio reads it.
+EDIT = {
+    "qwen2-sliding": ({}, ["layer_types"]),
+    "phi3-partial-rotary": ({}, ["partial_rotary_factor"]),   # in rope_parameters only
+    "gemma3-pattern": ({"sliding_window_pattern": 2}, ["layer_types"]),
 }
 ONLY = os.environ.get("ONLY", "").split(",") if os.environ.get("ONLY") else None   # regenerate just these (names)
 torch.manual_seed(1234)
@@ -110,6 +132,14 @@ for name, (cls, cfg) in NEW.items():
         cj = json.load(open(os.path.join(d, "config.json")))
         cj.update({"scoring_func": "sigmoid", "topk_method": "noaux_tc"} if "v3" in name else {"scoring_func": "softmax"})
         json.dump(cj, open(os.path.join(d, "config.json"), "w"), indent=2, sort_keys=True)
+    if name in EDIT:
+        cj = json.load(open(os.path.join(d, "config.json")))
+        cj.update(EDIT[name][0])
+        for k in EDIT[name][1]: cj.pop(k, None)
+        json.dump(cj, open(os.path.join(d, "config.json"), "w"), indent=2, sort_keys=True)
+        m = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
+        if name == "qwen2-sliding": assert m.config.layer_types == ["full_attention", "sliding_attention", "sliding_attention"], m.config.layer_types
+        if name == "gemma3-pattern": assert m.config.layer_types == ["sliding_attention", "full_attention", "sliding_attention"], m.config.layer_types
     cases = []
     for L in (1, 7, 40, 100):
         ids = torch.randint(1, cfg.vocab_size, (L,), generator=g).tolist()  # no pad id in the prompt

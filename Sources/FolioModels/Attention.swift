@@ -1,5 +1,23 @@
 import CFolioKernels
 import FolioKernels
+import FolioWeights
+
+/// Grouped-query attention's projections.
+struct GroupedAttentionWeights: Sendable {
+    let q, k, v, o: WeightTensor   // q: [qDim, hidden], k/v: [kvDim, hidden], o: [hidden, qDim]
+    let qBias, kBias, vBias: [Float]?
+    var oBias: [Float]? = nil
+    let qNorm, kNorm: [Float]?     // [headDim]
+    var sinks: [Float]? = nil      // [heads] (GPT-OSS)
+}
+
+enum AttentionWeights: Sendable {
+    case grouped(GroupedAttentionWeights)
+    case latent(LatentAttentionWeights)
+
+    /// Grouped-query attention's projections (nil for latent attention).
+    var grouped: GroupedAttentionWeights? { if case .grouped(let g) = self { g } else { nil } }
+}
 
 /// The KV heads of one layer, for the kernels (raw pointers into the cache, read-only during attention).
 private struct KVHeads: @unchecked Sendable {

@@ -19,18 +19,18 @@ extension CausalLM {
             guard FileManager.default.fileExists(atPath: cfgPath) else { throw FolioError.missing(path: path, what: "config.json") }
             let j = try JSONValue.parse(file: cfgPath)
             let names = j["architectures"]?.arrayValue?.compactMap(\.stringValue) ?? []
-            guard let arch = names.first(where: { ModelFamily.forHuggingFace($0) != nil }), let family = ModelFamily.forHuggingFace(arch) else {
-                throw FolioError.unsupported(path: cfgPath, what: "architecture \(names) (supported: \(ModelFamily.supportedNames.joined(separator: ", ")))")
+            guard let name = names.first(where: { Architectures.forHuggingFace($0) != nil }), let arch = Architectures.forHuggingFace(name) else {
+                throw FolioError.unsupported(path: cfgPath, what: "architecture \(names) (supported: \(Architectures.supportedNames.joined(separator: ", ")))")
             }
-            cfg = try ModelConfig.fromHuggingFace(j, family: family, architecture: arch, path: cfgPath)
+            cfg = try ModelConfig.fromHuggingFace(j, arch: arch, architecture: name, path: cfgPath)
             source = try SafetensorsCheckpoint(directory: path)
         } else {
             let g = try GGUFFile(path: path)
             guard let arch = g.architecture else { throw FolioError.missing(path: path, what: "general.architecture") }
-            guard let family = ModelFamily.forGGUF(arch) else {
-                throw FolioError.unsupported(path: path, what: "architecture \(arch) (supported: \(ModelFamily.supportedNames.joined(separator: ", ")))")
+            guard let family = Architectures.forGGUF(arch) else {
+                throw FolioError.unsupported(path: path, what: "architecture \(arch) (supported: \(Architectures.supportedNames.joined(separator: ", ")))")
             }
-            cfg = try ModelConfig.fromGGUF(g, family: family)
+            cfg = try ModelConfig.fromGGUF(g, arch: family)
             source = g
         }
         var w = try WeightLoader(source: source, config: cfg, isGGUF: !isDir.boolValue).load()

@@ -33,7 +33,8 @@ public enum Activation: Sendable { case silu, geluTanh, gelu, swigluClamped
 /// Everything the forward pass needs to know about a decoder-only transformer, whatever file it came from.
 public struct ModelConfig: Sendable {
     public var architecture: String
-    public var family: ModelFamily
+    /// The family (Architectures/): what it read from the file and which blocks its layers are made of.
+    var arch: any Architecture
     public var vocabSize: Int
     public var hiddenSize: Int
     public var intermediateSize: Int
@@ -84,8 +85,6 @@ public struct ModelConfig: Sendable {
     public var embeddingScale: Float = 1
     /// Added to RMSNorm weights at load (Hugging Face Gemma stores w and computes x * (1 + w)).
     public var normWeightOffset: Float = 0
-    /// Gemma 3: norms after attention and after the MLP, before the residual add.
-    public var sandwichNorms: Bool = false
     public var attentionScale: Float
     public var finalLogitSoftcap: Float? = nil
     public var attnLogitSoftcap: Float? = nil
@@ -93,15 +92,22 @@ public struct ModelConfig: Sendable {
     public var eosTokenIds: [Int] = []
     /// The checkpoint's `torch_dtype` / `dtype` (bfloat16, float16, float32), nil for GGUF files.
     public var torchDtype: String? = nil
+    /// Keys of the checkpoint's config.json that Folio does not read (ConfigKeys), for `folio inspect`.
+    public var unreadConfigKeys: [String] = []
 
     public var qDim: Int { numHeads * headDim }
     public var kvDim: Int { numKVHeads * headDim }
 
-    /// What the KV cache holds per token and layer: `cacheHeads` rows of `cacheHeadDim` elements for K and for V,
-    /// or under latent attention one row (the compressed latent and the shared rotary key) that serves as both.
-    public var cacheHeads: Int { latentAttention == nil ? numKVHeads : 1 }
-    public var cacheHeadDim: Int { latentAttention?.cacheWidth ?? headDim }
-    public var cacheSharesKV: Bool { latentAttention != nil }
+    /// Folio's name for the family (`folio inspect`'s `family`).
+    public var family: String { arch.name }
+
+    /// What the KV cache holds per token and layer, as the family lays it out: `cacheHeads` rows of `cacheHeadDim`
+    /// elements for K and for V, or under latent attention one row (the compressed latent and the shared rotary key)
+    /// that serves as both.
+    public var kvLayout: KVLayout { arch.kvLayout(self) }
+    public var cacheHeads: Int { kvLayout.heads }
+    public var cacheHeadDim: Int { kvLayout.headDim }
+    public var cacheSharesKV: Bool { kvLayout.sharesKV }
 
     func validate(path: String) throws {
         func bad(_ m: String) -> FolioError { .malformedFile(path: path, problem: m) }
@@ -155,7 +161,8 @@ extension ModelConfig {
     }
 
     /// Reads a Hugging Face `config.json`.
-    static func fromHuggingFace(_ j: JSONValue, family: ModelFamily, architecture: String, path: String) throws -> ModelConfig {
+    /// The keys every family shares here; the family reads its own (`Architecture.readHuggingFace`).
+    static func fromHuggingFace(_ j: JSONValue, arch: any Architecture, architecture: String, path: String) throws -> ModelConfig {
         let c = j["text_config"].flatMap { $0.objectValue != nil ? $0 : nil } ?? j
         func int(_ k: String) -> Int? { c[k]?.intValue }
         func dbl(_ k: String) -> Double? { c[k]?.doubleValue }
@@ -163,40 +170,36 @@ extension ModelConfig {
             guard let v = int(k) else { throw FolioError.missing(path: path, what: "config key \(k)") }
             return v
         }
+        // Weights quantized by GPTQ, AWQ, bitsandbytes, FP8 and the like are stored as other tensors than the float
+        // ones Folio reads: refused by name (GGUF files and --quantization are Folio's quantized paths), except the
+        // family's own (GPT-OSS's MXFP4 experts).
+        if let q = c["quantization_config"] ?? j["quantization_config"], !q.isNull,
+           case let method = q["quant_method"]?.stringValue ?? "unknown", !arch.quantizationMethods.contains(method) {
+            throw FolioError.unsupported(path: path, what: "quantization_config (quant_method \(method)); use a GGUF file, or an unquantized checkpoint with --quantization")
+        }
         let hidden = try req("hidden_size"), heads = try req("num_attention_heads")
         let layers = try req("num_hidden_layers")
         try Self.checkShape(hidden: hidden, heads: heads, layers: layers, path: path)
         let headDim = int("head_dim") ?? hidden / heads
         guard headDim > 0, headDim <= 1 << 12 else { throw FolioError.malformedFile(path: path, problem: "config head_dim \(headDim) must be in [1, 4096]") }
-        let partial = dbl("partial_rotary_factor") ?? 1.0
+        // transformers 5 keeps RoPE settings in rope_parameters (partial_rotary_factor too), per layer type for
+        // models such as Gemma 3.
+        let rpAll = c["rope_parameters"]
+        let rp = rpAll?["full_attention"] ?? rpAll
+        let partial = dbl("partial_rotary_factor") ?? rp?["partial_rotary_factor"]?.doubleValue ?? 1.0
         guard partial.isFinite, partial > 0, partial <= 1 else {
             throw FolioError.malformedFile(path: path, problem: "config partial_rotary_factor \(partial) must be in (0, 1]")
         }
-        // transformers 5 keeps RoPE settings in rope_parameters, per layer type for models such as Gemma 3.
-        let rpAll = c["rope_parameters"]
-        let rp = rpAll?["full_attention"] ?? rpAll
         let theta = dbl("rope_theta") ?? rp?["rope_theta"]?.doubleValue ?? 10000
         var cfg = ModelConfig(
-            architecture: architecture, family: family, vocabSize: try req("vocab_size"), hiddenSize: hidden,
+            architecture: architecture, arch: arch, vocabSize: try req("vocab_size"), hiddenSize: hidden,
             intermediateSize: int("intermediate_size") ?? 4 * hidden, numLayers: layers, numHeads: heads,
             numKVHeads: int("num_key_value_heads") ?? heads, headDim: headDim,
             rmsNormEps: Float(dbl("rms_norm_eps") ?? 1e-6), ropeTheta: theta, ropeLocalTheta: nil,
             ropeDim: Int(Double(headDim) * partial),
             maxPositionEmbeddings: int("max_position_embeddings") ?? 4096,
             tieWordEmbeddings: c["tie_word_embeddings"]?.boolValue ?? j["tie_word_embeddings"]?.boolValue ?? false,
-            slidingWindow: Array(repeating: nil, count: layers), attentionScale: 1 / Float(headDim).squareRoot())
-        // Sliding window: Mistral always; Qwen only with use_sliding_window; Gemma per layer_types.
-        if let w = int("sliding_window"), w > 0 {
-            let useSW = c["use_sliding_window"]?.boolValue ?? (family != .qwen2 && family != .qwen3 && family != .qwen3MoE)
-            if let types = c["layer_types"]?.arrayValue {
-                for (i, t) in types.enumerated() where i < layers && t.stringValue == "sliding_attention" { cfg.slidingWindow[i] = w }
-            } else if useSW {
-                let maxWindowLayers = int("max_window_layers") ?? layers
-                for i in 0..<layers where family == .mistral || family == .mixtral || family == .phi3 || i >= maxWindowLayers {
-                    cfg.slidingWindow[i] = w
-                }
-            }
-        }
+            slidingWindow: try arch.slidingWindow.windows(c, layers: layers, path: path), attentionScale: 1 / Float(headDim).squareRoot())
         let scaling = ropeScaling(c)
         if let s = scaling, let type = s["rope_type"]?.stringValue ?? s["type"]?.stringValue, type != "default" {
             let factor = s["factor"]?.doubleValue ?? 1
@@ -230,31 +233,19 @@ extension ModelConfig {
         cfg.numExpertsPerToken = int("num_experts_per_tok") ?? 0
         cfg.moeIntermediateSize = int("moe_intermediate_size") ?? cfg.intermediateSize
         cfg.normTopKProb = c["norm_topk_prob"]?.boolValue ?? true
-        if family == .qwen3MoE {
-            let step = int("decoder_sparse_step") ?? 1
-            guard step >= 1 else { throw FolioError.malformedFile(path: path, problem: "config decoder_sparse_step \(step) must be at least 1") }
-            let only = c["mlp_only_layers"]?.arrayValue?.compactMap(\.intValue) ?? []
-            cfg.denseLayers = Set((0..<layers).filter { only.contains($0) || ($0 + 1) % step != 0 })
-        }
-        // transformers reads attention_bias (q/k/v/o) and mlp_bias only in these families; the others hard-code
-        // their biases (Qwen2: q/k/v only, set by the family) and ignore the fields, as Folio does.
-        if [.llama, .qwen3, .qwen3MoE, .gemma3, .gptOss].contains(family) {
-            cfg.attentionBias = c["attention_bias"]?.boolValue ?? false
-            cfg.outputBias = cfg.attentionBias
-        }
-        if family == .llama { cfg.mlpBias = c["mlp_bias"]?.boolValue ?? false }
-        family.adjustHuggingFace(&cfg, c)
-        // Gemma names it hidden_activation; the others hidden_act. It overrides the family's default.
+        // Gemma names it hidden_activation; the others hidden_act. (transformers reads attention_bias and mlp_bias
+        // in some families only: the families read them.)
         if let act = (c["hidden_activation"] ?? c["hidden_act"])?.stringValue { cfg.activation = try Activation.huggingFace(act, path: path) }
         if let local = rpAll?["sliding_attention"]?["rope_theta"]?.doubleValue { cfg.ropeLocalTheta = local }
-        if family == .deepseekV2 || family == .deepseekV3 { try cfg.readDeepSeek(c, path: path) }
-        if family == .gptOss { try cfg.readGptOss(c, path: path) }
+        try arch.readHuggingFace(&cfg, c, path: path)
+        cfg.unreadConfigKeys = ConfigKeys.unread(j, arch: arch)
         try cfg.validate(path: path)
         return cfg
     }
 
-    /// Reads GGUF metadata (`ARCH.*` keys, as llama.cpp writes them).
-    static func fromGGUF(_ g: GGUFFile, family: ModelFamily) throws -> ModelConfig {
+    /// Reads GGUF metadata (`ARCH.*` keys, as llama.cpp writes them): the keys every family shares here, the family
+    /// its own (`Architecture.readGGUF`).
+    static func fromGGUF(_ g: GGUFFile, arch: any Architecture) throws -> ModelConfig {
         let path = g.path
         func int(_ k: String) -> Int? { g.archValue(k)?.intValue }
         func dbl(_ k: String) -> Double? { g.archValue(k)?.doubleValue }
@@ -272,7 +263,7 @@ extension ModelConfig {
         let kv = g.archValue("attention.head_count_kv")
         let kvHeads = kv?.intValue ?? kv?.arrayValue?.first?.intValue ?? heads
         var cfg = ModelConfig(
-            architecture: g.architecture ?? "?", family: family, vocabSize: vocab, hiddenSize: hidden,
+            architecture: g.architecture ?? "?", arch: arch, vocabSize: vocab, hiddenSize: hidden,
             intermediateSize: int("feed_forward_length") ?? 4 * hidden, numLayers: layers, numHeads: heads,
             numKVHeads: kvHeads, headDim: headDim,
             rmsNormEps: Float(dbl("attention.layer_norm_rms_epsilon") ?? 1e-6), ropeTheta: dbl("rope.freq_base") ?? 10000,
@@ -297,9 +288,7 @@ extension ModelConfig {
         cfg.attnLogitSoftcap = dbl("attn_logit_softcapping").map(Float.init)
         cfg.bosTokenId = g.metadata["tokenizer.ggml.bos_token_id"]?.intValue
         cfg.eosTokenIds = g.metadata["tokenizer.ggml.eos_token_id"]?.intValue.map { [$0] } ?? []
-        family.adjustGGUF(&cfg, g)
-        if family == .deepseekV2 { try cfg.readDeepSeekGGUF(g) }
-        if family == .gptOss { cfg.readGptOssGGUF(g) }
+        try arch.readGGUF(&cfg, g)
         try cfg.validate(path: path)
         return cfg
     }

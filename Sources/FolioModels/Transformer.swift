@@ -3,51 +3,6 @@ import FolioKernels
 import FolioWeights
 import Foundation
 
-/// One step's ragged batch: the new tokens of every scheduled sequence, flattened.
-public struct ForwardBatch: Sendable {
-    /// [N] token ids and their positions in their sequences.
-    public var tokens: [Int32] = []
-    public var positions: [Int32] = []
-    /// [N] which sequence (index into `blockTables`) each token belongs to.
-    public var sequence: [Int32] = []
-    /// [N] cache slot (block * blockSize + offset) where each token's K/V are written.
-    public var slots: [Int32] = []
-    /// Per sequence: its blocks, in order.
-    public var blockTables: [[Int32]] = []
-    /// Token indices whose logits are wanted.
-    public var logitIndices: [Int] = []
-    /// The LoRA adapters of this batch, and per sequence the index of its adapter there (-1: the base model).
-    /// Empty: every sequence runs the base model.
-    public var adapters: [LoRAAdapter] = []
-    public var sequenceAdapter: [Int32] = []
-    public init() {}
-}
-
-/// How the forward pass computes: the fast kernels (the default) or the float32 reference, and on how many threads.
-public struct ForwardOptions: Sendable, Equatable {
-    /// Float32 activations against dequantized weights everywhere: the path the golden tests compare with
-    /// transformers. Otherwise GGUF-quantized weights run on int8 VNNI kernels with activations quantized per block.
-    public var reference: Bool
-    /// Threads for matrix products and attention (default: every core).
-    public var threads: Int
-    /// Re-encode float (F32/F16/BF16) projection weights at load as Q8_0 or Q4_0 (vLLM's `--quantization`), so
-    /// Hugging Face checkpoints run on the quantized kernels too. nil keeps the checkpoint's encoding.
-    public var quantization: TensorType?
-    /// Repack Q4_0/Q4_1/Q8_0/F32/F16/BF16 projections at load into 16-row panels for the packed kernels (a copy of
-    /// those weights in memory instead of the mapped file; off: every weight read in place).
-    public var repack: Bool
-    /// Ranks the model is split across (`--tensor-parallel-size`, `--pipeline-parallel-size`; more than 1 needs
-    /// `mpirun -np N`).
-    public var tensorParallelSize = 1
-    public var pipelineParallelSize = 1
-    public init(reference: Bool = false, threads: Int? = nil, quantization: TensorType? = nil, repack: Bool = true) {
-        self.reference = reference
-        self.threads = max(1, threads ?? defaultThreadCount)
-        self.quantization = quantization
-        self.repack = repack
-    }
-}
-
 /// A decoder-only transformer: config + weights (mapped in place, or repacked at load) + the forward pass (fast or
 /// float32 reference).
 ///
@@ -180,12 +135,6 @@ public final class CausalLM: Sendable {
             tp.send(.forward(batch, cache: .init(id: kv.id, numBlocks: kv.numBlocks, blockSize: kv.blockSize,
                                                  dtype: KVCacheDType.allCases.firstIndex(of: kv.dtype)!)))
         }
-        let lora = LoRAGroups(batch)
-        let loraScratch = UnsafeMutablePointer<Float>.allocate(capacity: max(1, lora.scratchFloats))
-        defer { loraScratch.deallocate() }
-        func adapt(_ l: Int, _ t: LoRATarget, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-            if !lora.isEmpty { applyLoRA(lora, l, t, x, y, scratch: loraScratch) }
-        }
         let x = UnsafeMutablePointer<Float>.allocate(capacity: T * H)       // residual stream [T, H]
         let h = UnsafeMutablePointer<Float>.allocate(capacity: T * H)       // normed input [T, H]
         let q = UnsafeMutablePointer<Float>.allocate(capacity: T * c.qDim)  // [T, heads, headDim]
@@ -193,7 +142,9 @@ public final class CausalLM: Sendable {
         let kNew = UnsafeMutablePointer<Float>.allocate(capacity: T * c.kvDim)  // [T, kvDim]
         let vNew = UnsafeMutablePointer<Float>.allocate(capacity: T * c.kvDim)
         let o = UnsafeMutablePointer<Float>.allocate(capacity: T * H)
-        defer { for p in [x, h, q, att, kNew, vNew, o] { p.deallocate() } }
+        let lora = LoRAGroups(batch)
+        let loraScratch = UnsafeMutablePointer<Float>.allocate(capacity: max(1, lora.scratchFloats))
+        defer { for p in [x, h, q, att, kNew, vNew, o, loraScratch] { p.deallocate() } }
 
         // Per sequence: the cache slot of each position up to its last one in this batch (shared by every layer).
         var seqSlots = [[Int32]](repeating: [], count: batch.blockTables.count)
@@ -218,58 +169,9 @@ public final class CausalLM: Sendable {
             if c.embeddingScale != 1 { for i in 0..<H { x[t * H + i] *= c.embeddingScale } }
         }
         tensorGroup?.allreduce(x, T * H)
-        for (l, lw) in weights.layers.enumerated() {
-            lw.attnNorm.withUnsafeBufferPointer { w in
-                for t in 0..<T { rmsNorm(x + t * H, w.baseAddress!, H, eps: c.rmsNormEps, h + t * H) }
-            }
-            switch lw.attention {
-            case .grouped(let a):
-                linear([a.q, a.k, a.v], h, T, [q, kNew, vNew])
-                adapt(l, .q, h, q)
-                adapt(l, .k, h, kNew)
-                adapt(l, .v, h, vNew)
-                addBias(a.qBias, q, T, c.qDim)
-                addBias(a.kBias, kNew, T, c.kvDim)
-                addBias(a.vBias, vNew, T, c.kvDim)
-                if let qn = a.qNorm, let kn = a.kNorm {
-                    headNorm(qn, q, T * c.numHeads)
-                    headNorm(kn, kNew, T * c.numKVHeads)
-                }
-                // Gemma 3's sliding layers have their own unscaled RoPE; other models' sliding layers share the global one.
-                let local = c.slidingWindow[l] != nil && c.ropeLocalTheta != nil
-                let inv = local ? invFreqLocal : invFreqGlobal
-                let af: Float = local ? 1 : ropeAttentionFactor
-                for t in 0..<T {
-                    let pos = Int(batch.positions[t])
-                    Rope.apply(q + t * c.qDim, heads: c.numHeads, config: c, position: pos, invFreq: inv, attentionFactor: af)
-                    Rope.apply(kNew + t * c.kvDim, heads: c.numKVHeads, config: c, position: pos, invFreq: inv, attentionFactor: af)
-                    kv.write(layer: l, slot: Int(batch.slots[t]), k: kNew + t * c.kvDim, v: vNew + t * c.kvDim)
-                }
-                attention(q: q, out: att, batch: batch, slots: seqSlots, kv: kv, layer: l, window: c.slidingWindow[l], sinks: a.sinks)
-                linear([a.o], att, T, [o])
-                adapt(l, .o, att, o)
-                addBias(a.oBias, o, T, H)
-            case .latent(let a):
-                latentAttention(a, layer: l, x: h, batch: batch, slots: seqSlots, kv: kv, out: o)
-            }
-            tensorGroup?.allreduce(o, T * H)  // each rank's heads' share of o_proj (the bias on rank 0 only)
-            if let pn = lw.postAttnNorm {
-                pn.withUnsafeBufferPointer { w in for t in 0..<T { rmsNorm(o + t * H, w.baseAddress!, H, eps: c.rmsNormEps, o + t * H) } }
-            }
-            for i in 0..<(T * H) { x[i] += o[i] }
-            lw.ffnNorm.withUnsafeBufferPointer { w in
-                for t in 0..<T { rmsNorm(x + t * H, w.baseAddress!, H, eps: c.rmsNormEps, h + t * H) }
-            }
-            switch lw.ffn {
-            case .dense(let m): mlp(m, h, T, o, lora: lora.isEmpty ? nil : { t, x, y in adapt(l, t, x, y) })
-            case .moe(let m): moe(m, h, T, o)
-            }
-            tensorGroup?.allreduce(o, T * H)  // each rank's intermediate rows' share of down_proj
-            if let pn = lw.postFfnNorm {
-                pn.withUnsafeBufferPointer { w in for t in 0..<T { rmsNorm(o + t * H, w.baseAddress!, H, eps: c.rmsNormEps, o + t * H) } }
-            }
-            for i in 0..<(T * H) { x[i] += o[i] }
-        }
+        let step = LayerStep(batch: batch, kv: kv, slots: seqSlots, T: T, x: x, h: h, q: q, att: att, kNew: kNew, vNew: vNew, o: o,
+                             lora: lora, loraScratch: loraScratch)
+        for l in weights.layers.indices { c.arch.forwardLayer(self, layer: l, step) }
         if let pp = pipeline, let mp = parallel, !pp.isLast {
             mp.send(x, T * H, to: pp.rank + 1)
             return []
@@ -322,66 +224,6 @@ public final class CausalLM: Sendable {
         let d = config.headDim
         w.withUnsafeBufferPointer { wp in
             for i in 0..<count { rmsNorm(y + i * d, wp.baseAddress!, d, eps: config.rmsNormEps, y + i * d) }
-        }
-    }
-
-    /// out = down(act(gate(x)) * up(x)); x: [T, hidden], out: [T, hidden].
-    /// `lora` adds a batch's adapters to gate, up and down (dense layers).
-    func mlp(_ m: MLPWeights, _ x: UnsafePointer<Float>, _ T: Int, _ out: UnsafeMutablePointer<Float>,
-             lora: ((LoRATarget, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void)? = nil) {
-        let ff = m.gate.rows
-        let g = UnsafeMutablePointer<Float>.allocate(capacity: T * ff), u = UnsafeMutablePointer<Float>.allocate(capacity: T * ff)
-        defer { g.deallocate(); u.deallocate() }
-        linear([m.gate, m.up], x, T, [g, u])
-        lora?(.gate, x, g)
-        lora?(.up, x, u)
-        addBias(m.gateBias, g, T, ff)
-        addBias(m.upBias, u, T, ff)
-        switch config.activation {
-        case .silu:
-            if options.reference { for i in 0..<(T * ff) { g[i] = silu(g[i]) * u[i] } } else { folio_silu_mul(g, u, Int64(T * ff)) }
-        case .geluTanh:
-            if options.reference { for i in 0..<(T * ff) { g[i] = geluTanh(g[i]) * u[i] } } else { folio_gelu_tanh_mul(g, u, Int64(T * ff)) }
-        case .gelu:
-            if options.reference { for i in 0..<(T * ff) { g[i] = geluErf(g[i]) * u[i] } } else {
-                folio_bias_act(g, nil, Int64(T), Int64(ff), Int32(FOLIO_ACT_GELU))
-                for i in 0..<(T * ff) { g[i] *= u[i] }
-            }
-        case .swigluClamped:
-            let alpha = config.swigluAlpha, limit = config.swigluLimit
-            for i in 0..<(T * ff) {
-                let x = min(g[i], limit), y = max(min(u[i], limit), -limit)
-                g[i] = x / (1 + expf(-alpha * x)) * (y + 1)
-            }
-        }
-        linear([m.down], g, T, [out])
-        lora?(.down, g, out)
-        addBias(m.downBias, out, T, config.hiddenSize)
-    }
-
-    /// Routed experts: each token's experts chosen from the router logits (ExpertRouting), the weighted sum of their
-    /// MLPs, plus the shared experts' MLP (DeepSeek). Mixtral renormalizes the top-k weights; Qwen3-MoE and DeepSeek
-    /// when norm_topk_prob.
-    func moe(_ m: MoEWeights, _ x: UnsafePointer<Float>, _ T: Int, _ out: UnsafeMutablePointer<Float>) {
-        let c = config, H = c.hiddenSize, E = c.numExperts, K = c.numExpertsPerToken
-        var logits = [Float](repeating: 0, count: T * E)
-        logits.withUnsafeMutableBufferPointer { linear([m.router], x, T, [$0.baseAddress!]) }
-        addBias(m.routerBias, &logits, T, E)
-        var assigned = [[(token: Int, weight: Float)]](repeating: [], count: E)
-        let renorm = c.family == .mixtral || c.normTopKProb
-        for t in 0..<T {
-            for (e, w) in c.routing.choose(Array(logits[(t * E)..<((t + 1) * E)]), k: K, renormalize: renorm, bias: m.scoreBias) {
-                assigned[e].append((t, w))
-            }
-        }
-        if let shared = m.shared { mlp(shared, x, T, out) } else { for i in 0..<(T * H) { out[i] = 0 } }
-        for (e, list) in assigned.enumerated() where !list.isEmpty {
-            let n = list.count
-            let xin = UnsafeMutablePointer<Float>.allocate(capacity: n * H), y = UnsafeMutablePointer<Float>.allocate(capacity: n * H)
-            defer { xin.deallocate(); y.deallocate() }
-            for (r, a) in list.enumerated() { (xin + r * H).update(from: x + a.token * H, count: H) }
-            mlp(m.experts[e], xin, n, y)
-            for (r, a) in list.enumerated() { for i in 0..<H { out[a.token * H + i] += a.weight * y[r * H + i] } }
         }
     }
 }

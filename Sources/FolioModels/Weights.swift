@@ -1,46 +1,6 @@
 import FolioKernels
 import FolioWeights
 
-/// One feed-forward expert (or the dense MLP): down(act(gate(x)) * up(x)).
-struct MLPWeights: Sendable {
-    let gate: WeightTensor  // [ff, hidden]
-    let up: WeightTensor    // [ff, hidden]
-    let down: WeightTensor  // [hidden, ff]
-    /// Llama's `mlp_bias`.
-    var gateBias: [Float]? = nil, upBias: [Float]? = nil, downBias: [Float]? = nil
-}
-
-/// Routed experts: a router, the experts, and for DeepSeek the shared experts every token runs and V3's routing bias.
-struct MoEWeights: Sendable {
-    let router: WeightTensor       // [experts, hidden]
-    let experts: [MLPWeights]
-    var shared: MLPWeights? = nil
-    var scoreBias: [Float]? = nil  // [experts]
-    var routerBias: [Float]? = nil // [experts], added to the router logits (GPT-OSS)
-}
-
-enum FeedForward: Sendable {
-    case dense(MLPWeights)
-    case moe(MoEWeights)
-}
-
-/// Grouped-query attention's projections.
-struct GroupedAttentionWeights: Sendable {
-    let q, k, v, o: WeightTensor   // q: [qDim, hidden], k/v: [kvDim, hidden], o: [hidden, qDim]
-    let qBias, kBias, vBias: [Float]?
-    var oBias: [Float]? = nil
-    let qNorm, kNorm: [Float]?     // [headDim]
-    var sinks: [Float]? = nil      // [heads] (GPT-OSS)
-}
-
-enum AttentionWeights: Sendable {
-    case grouped(GroupedAttentionWeights)
-    case latent(LatentAttentionWeights)
-
-    /// Grouped-query attention's projections (nil for latent attention).
-    var grouped: GroupedAttentionWeights? { if case .grouped(let g) = self { g } else { nil } }
-}
-
 struct LayerWeights: Sendable {
     let attnNorm: [Float]          // [hidden]
     let attention: AttentionWeights
@@ -120,7 +80,7 @@ struct WeightLoader {
         let embName = isGGUF ? "token_embd.weight" : "model.embed_tokens.weight"
         let embedding = try matrix(embName, c.vocabSize, h)
         var layers: [LayerWeights] = []
-        for i in 0..<c.numLayers { layers.append(try isGGUF ? ggufLayer(i) : hfLayer(i)) }
+        for i in 0..<c.numLayers { layers.append(try layer(i)) }
         let finalNorm = try norm(isGGUF ? "output_norm.weight" : "model.norm.weight", h)
         let headName = isGGUF ? "output.weight" : "lm_head.weight"
         let lmHead = c.tieWordEmbeddings ? (source.tensor(named: headName).map { try? check($0, c.vocabSize, h) } ?? nil) ?? embedding
@@ -145,46 +105,40 @@ struct WeightLoader {
         return (try matrix(q, c.qDim, h), try matrix(k, c.kvDim, h), try matrix(v, c.kvDim, h))
     }
 
-    func hfLayer(_ i: Int) throws -> LayerWeights {
-        let c = config, h = c.hiddenSize, p = "model.layers.\(i)."
+    /// Layer i: the blocks its family names, under the names of this file's format.
+    func layer(_ i: Int) throws -> LayerWeights {
+        let c = config, h = c.hiddenSize, arch = c.arch
+        let p = isGGUF ? "blk.\(i)." : "model.layers.\(i).", n = isGGUF ? arch.ggufNorms : arch.huggingFaceNorms
+        return LayerWeights(
+            attnNorm: try norm(p + n.attention, h), attention: try arch.attention(self, layer: i),
+            postAttnNorm: try n.postAttention.map { try norm(p + $0, h) }, ffnNorm: try norm(p + n.feedForward, h),
+            ffn: try isGGUF ? ggufFeedForward(i) : arch.huggingFaceFeedForward(self, layer: i),
+            postFfnNorm: try n.postFeedForward.map { try norm(p + $0, h) })
+    }
+
+    /// Grouped-query attention's projections of layer i, in either format.
+    func groupedAttention(_ i: Int) throws -> GroupedAttentionWeights { try isGGUF ? ggufAttention(i) : hfAttention(i) }
+
+    /// The dense MLP of a Hugging Face layer (`mlp.gate_proj`/`up_proj`/`down_proj`, with biases under `mlp_bias`).
+    func huggingFaceMLP(_ i: Int) throws -> MLPWeights {
+        let c = config, h = c.hiddenSize, ff = c.intermediateSize, mb = c.mlpBias, p = "model.layers.\(i).mlp."
+        return MLPWeights(gate: try matrix(p + "gate_proj.weight", ff, h), up: try matrix(p + "up_proj.weight", ff, h),
+                          down: try matrix(p + "down_proj.weight", h, ff), gateBias: try bias(p + "gate_proj.bias", ff, if: mb),
+                          upBias: try bias(p + "up_proj.bias", ff, if: mb), downBias: try bias(p + "down_proj.bias", h, if: mb))
+    }
+
+    /// Routed experts as Qwen3-MoE and DeepSeek name them (`mlp.gate`, `mlp.experts.N.*`), with DeepSeek's shared
+    /// experts and routing bias where the config has them.
+    func huggingFaceExperts(_ i: Int) throws -> MoEWeights {
+        let c = config, h = c.hiddenSize, ff = c.moeIntermediateSize, p = "model.layers.\(i).mlp."
         func mlp(_ e: String, _ ff: Int) throws -> MLPWeights {
             MLPWeights(gate: try matrix(e + "gate_proj.weight", ff, h), up: try matrix(e + "up_proj.weight", ff, h),
                        down: try matrix(e + "down_proj.weight", h, ff))
         }
-        let ffn: FeedForward
-        switch c.family {
-        case .mixtral:
-            let e = (0..<c.numExperts).map { "\(p)block_sparse_moe.experts.\($0)." }
-            ffn = .moe(MoEWeights(router: try matrix(p + "block_sparse_moe.gate.weight", c.numExperts, h), experts: try e.map {
-                MLPWeights(gate: try matrix($0 + "w1.weight", c.intermediateSize, h), up: try matrix($0 + "w3.weight", c.intermediateSize, h),
-                           down: try matrix($0 + "w2.weight", h, c.intermediateSize))
-            }))
-        case .qwen3MoE where !c.denseLayers.contains(i), .deepseekV2 where c.numExperts > 0 && !c.denseLayers.contains(i),
-             .deepseekV3 where c.numExperts > 0 && !c.denseLayers.contains(i):
-            let ff = c.moeIntermediateSize
-            var m = MoEWeights(router: try matrix(p + "mlp.gate.weight", c.numExperts, h),
-                               experts: try (0..<c.numExperts).map { try mlp("\(p)mlp.experts.\($0).", ff) })
-            if c.routing.sharedExperts > 0 { m.shared = try mlp(p + "mlp.shared_experts.", ff * c.routing.sharedExperts) }
-            m.scoreBias = try vector(p + "mlp.gate.e_score_correction_bias", c.numExperts)
-            ffn = .moe(m)
-        case .gptOss: ffn = .moe(try hfGptOssExperts(i))
-        case .phi3:
-            let gu = try matrix(p + "mlp.gate_up_proj.weight", 2 * c.intermediateSize, h)
-            ffn = .dense(MLPWeights(gate: gu.rowSlice(0, c.intermediateSize), up: gu.rowSlice(c.intermediateSize, c.intermediateSize),
-                                    down: try matrix(p + "mlp.down_proj.weight", h, c.intermediateSize)))
-        default:
-            let ff = c.intermediateSize, mb = c.mlpBias
-            ffn = .dense(MLPWeights(gate: try matrix(p + "mlp.gate_proj.weight", ff, h), up: try matrix(p + "mlp.up_proj.weight", ff, h),
-                                    down: try matrix(p + "mlp.down_proj.weight", h, ff),
-                                    gateBias: try bias(p + "mlp.gate_proj.bias", ff, if: mb), upBias: try bias(p + "mlp.up_proj.bias", ff, if: mb),
-                                    downBias: try bias(p + "mlp.down_proj.bias", h, if: mb)))
-        }
-        let gemma = c.family == .gemma3
-        return LayerWeights(
-            attnNorm: try norm(p + "input_layernorm.weight", h), attention: try c.latentAttention != nil ? .latent(hfLatentAttention(i)) : .grouped(hfAttention(i)),
-            postAttnNorm: gemma ? try norm(p + "post_attention_layernorm.weight", h) : nil,
-            ffnNorm: try norm(p + (gemma ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight"), h),
-            ffn: ffn, postFfnNorm: gemma ? try norm(p + "post_feedforward_layernorm.weight", h) : nil)
+        var m = MoEWeights(router: try matrix(p + "gate.weight", c.numExperts, h), experts: try (0..<c.numExperts).map { try mlp("\(p)experts.\($0).", ff) })
+        if c.routing.sharedExperts > 0 { m.shared = try mlp(p + "shared_experts.", ff * c.routing.sharedExperts) }
+        m.scoreBias = try vector(p + "gate.e_score_correction_bias", c.numExperts)
+        return m
     }
 
     func hfAttention(_ i: Int) throws -> GroupedAttentionWeights {
@@ -208,11 +162,13 @@ struct WeightLoader {
         return (0..<experts).map { Array(v[($0 * length)..<(($0 + 1) * length)]) }
     }
 
-    func ggufLayer(_ i: Int) throws -> LayerWeights {
+    /// Layer i's feed-forward from a GGUF file, whatever the family: routed experts (stacked or one tensor each, with
+    /// shared experts and biases) where the layer has a router, else a dense MLP (gate and up fused as Phi-3's).
+    func ggufFeedForward(_ i: Int) throws -> FeedForward {
         let c = config, h = c.hiddenSize, p = "blk.\(i)."
         let ffn: FeedForward
         if c.numExperts > 0, source.tensor(named: p + "ffn_gate_inp.weight") != nil {   // a layer without a router is dense
-            let ff = c.family == .mixtral ? c.intermediateSize : c.moeIntermediateSize
+            let ff = c.moeIntermediateSize
             let router = try matrix(p + "ffn_gate_inp.weight", c.numExperts, h)
             var experts: [MLPWeights] = []
             if let g = source.tensor(named: p + "ffn_gate_exps.weight") {
@@ -253,12 +209,7 @@ struct WeightLoader {
                                     down: try matrix(p + "ffn_down.weight", h, ff), gateBias: try vector(p + "ffn_gate.bias", ff),
                                     upBias: try vector(p + "ffn_up.bias", ff), downBias: try vector(p + "ffn_down.bias", h)))
         }
-        let gemma = c.family == .gemma3
-        return LayerWeights(
-            attnNorm: try norm(p + "attn_norm.weight", h), attention: try c.latentAttention != nil ? .latent(ggufLatentAttention(i)) : .grouped(ggufAttention(i)),
-            postAttnNorm: gemma ? try norm(p + "post_attention_norm.weight", h) : nil,
-            ffnNorm: try norm(p + (c.family == .gptOss ? "post_attention_norm.weight" : "ffn_norm.weight"), h), ffn: ffn,
-            postFfnNorm: gemma ? try norm(p + "post_ffw_norm.weight", h) : nil)
+        return ffn
     }
 
     func ggufAttention(_ i: Int) throws -> GroupedAttentionWeights {

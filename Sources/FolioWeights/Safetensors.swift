@@ -10,6 +10,8 @@ public final class SafetensorsFile: WeightSource, @unchecked Sendable {
 
     static let dtypes: [String: TensorType] = [
         "F32": .f32, "F16": .f16, "BF16": .bf16, "F64": .f64, "I8": .i8, "I16": .i16, "I32": .i32, "I64": .i64,
+        // Bytes of a packed encoding (GPT-OSS's MXFP4 blocks and scales), read as raw bytes (MXFP4Checkpoint).
+        "U8": .i8,
     ]
 
     public init(path: String) throws {

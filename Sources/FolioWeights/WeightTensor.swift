@@ -16,6 +16,7 @@ public struct TensorType: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let i32 = TensorType(rawValue: 26), i64 = TensorType(rawValue: 27)
     public static let f64 = TensorType(rawValue: 28), bf16 = TensorType(rawValue: 30)
     public static let iq4_nl = TensorType(rawValue: 20), iq4_xs = TensorType(rawValue: 23)
+    public static let mxfp4 = TensorType(rawValue: 39)
 
     static let names: [Int32: String] = [
         0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 9: "Q8_1", 10: "Q2_K",

@@ -189,7 +189,7 @@ struct Inspect: ParsableCommand {
             var types: [String: Int] = [:]
             for t in lm.tensorTypes { types[t, default: 0] += 1 }
             emit(.object([
-                ("architecture", .string(c.architecture)), ("family", .string(c.family.rawValue)),
+                ("architecture", .string(c.architecture)), ("family", .string(c.family)),
                 ("parameters", .number(Double(lm.parameterCount))),
                 ("tensor_types", .object(types.sorted { $0.key < $1.key }.map { ($0.key, .number(Double($0.value))) })),
                 ("projection_kernels", .object(lm.projectionKernels.sorted { $0.key < $1.key }.map { t, k in
@@ -204,6 +204,8 @@ struct Inspect: ParsableCommand {
                 ("attention", .string(c.latentAttention != nil ? "latent" : c.attentionSinks ? "grouped with sinks" : "grouped")),
                 ("kv_cache_bytes_per_token", .number(Double(PagedKVCache.bytesPerToken(c, dtype: .auto(for: c))))),
                 ("chat_template", .bool(tok?.chatTemplate != nil)),
+                // config.json keys Folio does not read for this family (none for a GGUF file).
+                ("unread_config_keys", .array(c.unreadConfigKeys.map { .string($0) })),
             ]))
         }
     }

@@ -18,7 +18,8 @@ private func longText() throws -> String {
 /// The teacher-forced comparison runs the float32 reference path: on the fast path the int8 activations turn any
 /// change in K/V rounding, float16 included, into their own noise (~95% top-1 agreement, KL ~0.005, as fast vs
 /// reference), which would hide the KV format's effect. 512 tokens by default (the reference matmul is slow);
-/// FOLIO_KVQ_TOKENS=2000 for the README's figures.
+/// FOLIO_KVQ_TOKENS=2000 for the README's figures. The needle runs float32, float16 (the default) and int8 (each a
+/// ~7.8k-token prefill, ~1 minute here); FOLIO_NEEDLE_ALL=1 adds bfloat16 and fp8.
 @Suite("KV cache dtypes on SmolLM2", .serialized)
 struct KVCacheQualityTests {
     @Test("teacher-forced (reference path): top-1 agreement and mean KL(float32 || dtype) per KV dtype")
@@ -60,7 +61,7 @@ struct KVCacheQualityTests {
         }
     }
 
-    @Test("needle in a haystack at ~7.8k tokens: every KV dtype answers as float32 does")
+    @Test("needle in a haystack at ~7.8k tokens: float16 and int8 KV (bfloat16 and fp8 with FOLIO_NEEDLE_ALL=1) answer as float32 does")
     func needle() async throws {
         let path = try RealModels.smol
         let tok = try Tokenizer.load(modelPath: path)
@@ -73,7 +74,9 @@ struct KVCacheQualityTests {
         var hay = String(text.prefix(2000)) + "\n\n" + fact + "\n\n" + text + "\n\n" + text
         while tok.encode(hay + question).count > 7_800 { hay = String(hay.dropLast(400)) }
         var answers: [KVCacheDType: [Int32]] = [:]
-        for dt in [KVCacheDType.float32, .float16, .bfloat16, .int8, .fp8] {
+        let all = ProcessInfo.processInfo.environment["FOLIO_NEEDLE_ALL"] == "1"
+        let dtypes: [KVCacheDType] = all ? [.float32, .float16, .bfloat16, .int8, .fp8] : [.float32, .float16, .int8]
+        for dt in dtypes {
             var cfg = EngineConfig()
             cfg.kvCacheDType = dt
             cfg.numKVBlocks = 8192 / 16 + 8
@@ -87,8 +90,8 @@ struct KVCacheQualityTests {
             print("needle, \(dt) KV, \(out.promptTokenIds.count)-token prompt: \(out.outputs[0].text.debugDescription)")
         }
         // 16 tokens identical for the 16-bit types and int8; fp8 (3 mantissa bits) the first 8.
-        for dt in [KVCacheDType.float16, .bfloat16, .int8] { #expect(answers[dt] == answers[.float32], "\(dt)") }
-        #expect(answers[.fp8]!.prefix(8) == answers[.float32]!.prefix(8), "fp8")
+        for dt in dtypes where dt != .float32 && dt != .fp8 { #expect(answers[dt] == answers[.float32], "\(dt)") }
+        if all { #expect(answers[.fp8]!.prefix(8) == answers[.float32]!.prefix(8), "fp8") }
     }
 }
 

@@ -36,18 +36,26 @@ struct GptOssTests {
         }
     }
 
-    /// MXFP4 experts (and Q8_0/F16 projections): the float32 reference path is held to the tiny-model tolerance
-    /// against the dequantized weights; the fast path (int8 activations on the MXFP4 and Q8_0 kernels) to the fast
-    /// path's rule on SmolLM2 (FastPathTests): top-1 agreement >= 90% and mean KL < 0.01 over every position.
-    @Test("MXFP4 GGUF from llama-quantize: reference path within tolerance, fast path by top-1 agreement and KL")
-    func mxfp4File() throws {
-        let path = "\(Self.dir)/gpt-oss-mxfp4.gguf"
+    /// MXFP4 experts: llama-quantize's MXFP4_MOE GGUF (with Q8_0/F16 projections), and a safetensors checkpoint
+    /// stored as the released GPT-OSS models are (`*_blocks` / `*_scales`, `quantization_config` mxfp4;
+    /// scripts/make_gpt_oss_mxfp4_safetensors.py, golden from transformers' own MXFP4 decoder). The float32 reference
+    /// path is held to the tiny-model tolerance against the dequantized weights; the fast path (int8 activations on
+    /// the MXFP4 and Q8_0 kernels) to the fast path's rule on SmolLM2 (FastPathTests): top-1 agreement >= 90% and mean
+    /// KL < 0.01 over every position.
+    @Test("MXFP4 experts (llama-quantize's GGUF; safetensors as released): reference path within tolerance, fast path by top-1 agreement and KL",
+          arguments: ["gguf", "safetensors"])
+    func mxfp4File(format: String) throws {
+        let path = format == "gguf" ? "\(Self.dir)/gpt-oss-mxfp4.gguf" : Fixtures.path("models/hf-tiny/gpt-oss-mxfp4")
         let ref = try CausalLM.load(path: path, options: ForwardOptions(reference: true)), fast = try CausalLM.load(path: path)
+        // 3 layers x 4 experts: gate, up and down (llama-quantize keeps down_proj F16).
+        #expect(fast.projectionKernels["MXFP4"]?.values.reduce(0, +) == 3 * 4 * (format == "gguf" ? 2 : 3), "\(fast.projectionKernels)")
+        let cases = format == "gguf" ? try golden("mxfp4").cases
+            : try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: path + "/golden.json"))).cases
         var positions = 0, agree = 0, kl = 0.0
-        for c in try golden("mxfp4").cases {
+        for c in cases {
             let r = try ref.forward(tokens: c.prompt_token_ids, cache: ref.makeCache(capacity: 128), allLogits: true)
             let worst = zip(r, c.logits).map { relativeError($0, $1) }.max()!
-            print("gpt-oss MXFP4 reference L=\(c.prompt_token_ids.count): \(worst)")
+            print("gpt-oss MXFP4 \(format) reference L=\(c.prompt_token_ids.count): \(worst)")
             #expect(worst <= Self.tolerance)
             if !c.prompt_token_ids.contains(0) { #expect(try ref.generate(prompt: c.prompt_token_ids, maxTokens: 16).tokenIds == c.greedy_16) }
             let f = try fast.forward(tokens: c.prompt_token_ids, cache: fast.makeCache(capacity: 128), allLogits: true)
@@ -58,7 +66,7 @@ struct GptOssTests {
                 kl += zip(la, lb).reduce(0.0) { $0 + exp($1.0) * ($1.0 - $1.1) }
             }
         }
-        print("gpt-oss MXFP4 fast path: top-1 agreement \(agree)/\(positions), mean KL \(kl / Double(positions))")
+        print("gpt-oss MXFP4 \(format) fast path: top-1 agreement \(agree)/\(positions), mean KL \(kl / Double(positions))")
         #expect(Double(agree) >= 0.9 * Double(positions))
         #expect(kl / Double(positions) < 0.01)
     }

@@ -19,7 +19,8 @@ struct Golden: Decodable {
 struct HFTinyGoldenTests {
     static let archs = ["llama", "llama3-rope-scaling", "mistral", "qwen2", "qwen3", "mixtral", "qwen3-moe", "phi3",
                         "llama-yarn", "llama-linear", "mistral-sliding", "gemma3", "llama-bias", "qwen3-bias-gelu",
-                        "qwen3-moe-dense-layers", "qwen3-moe-sparse-step", "deepseek-v2", "deepseek-v3", "deepseek-v3-plain-rope", "gpt-oss"]
+                        "qwen3-moe-dense-layers", "qwen3-moe-sparse-step", "deepseek-v2", "deepseek-v3", "deepseek-v3-plain-rope", "gpt-oss",
+                        "qwen2-sliding", "qwen3-moe-sliding", "gemma3-pattern", "phi3-partial-rotary"]
 
     @Test("logits at every position and the 16-token greedy continuation", arguments: archs)
     func matchesTransformers(arch: String) throws {
@@ -50,15 +51,19 @@ struct HFTinyGoldenTests {
         }
     }
 
-    /// A config flag Folio cannot honour is an error naming it, and one it honours needs its tensors.
-    @Test("hidden_act outside ACT2FN's supported names and biases the config asks for but the file lacks are errors")
-    func flagsRefused() throws {
-        let src = Fixtures.path("models/hf-tiny/llama")
+    /// A scratch folder holding tiny model `arch`'s weights, for configs edited by the test (removed afterwards).
+    func withScratchCopy(of arch: String, _ body: (_ dir: String) throws -> Void) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("folio-flags-\(UUID())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try FileManager.default.copyItem(atPath: src + "/model.safetensors", toPath: dir + "/model.safetensors")
-        let base = try String(contentsOfFile: src + "/config.json", encoding: .utf8)
+        try FileManager.default.copyItem(atPath: Fixtures.path("models/hf-tiny/\(arch)/model.safetensors"), toPath: dir + "/model.safetensors")
+        try body(dir)
+    }
+
+    /// A config flag Folio cannot honour is an error naming it, and one it honours needs its tensors.
+    @Test("hidden_act outside ACT2FN's supported names and biases the config asks for but the file lacks are errors")
+    func flagsRefused() throws { try withScratchCopy(of: "llama") { dir in
+        let base = try String(contentsOfFile: Fixtures.path("models/hf-tiny/llama/config.json"), encoding: .utf8)
         func load(_ edit: (String) -> String) throws { try edit(base).write(toFile: dir + "/config.json", atomically: true, encoding: .utf8); _ = try CausalLM.load(path: dir) }
         #expect(throws: FolioError.unsupported(path: dir + "/config.json", what: "hidden_act relu (supported: silu, swish, gelu, gelu_pytorch_tanh, gelu_new, gelu_fast)")) {
             try load { $0.replacingOccurrences(of: "\"hidden_act\": \"silu\"", with: "\"hidden_act\": \"relu\"") }
@@ -69,5 +74,52 @@ struct HFTinyGoldenTests {
         #expect(throws: FolioError.missing(path: dir, what: "tensor model.layers.0.mlp.gate_proj.bias (the config asks for biases)")) {
             try load { $0.replacingOccurrences(of: "\"mlp_bias\": false", with: "\"mlp_bias\": true") }
         }
+        #expect(throws: FolioError.unsupported(path: dir + "/config.json", what: "quantization_config (quant_method gptq); use a GGUF file, or an unquantized checkpoint with --quantization")) {
+            try load { $0.replacingOccurrences(of: "\"mlp_bias\": false", with: "\"mlp_bias\": false, \"quantization_config\": {\"quant_method\": \"gptq\", \"bits\": 4}") }
+        }
+    } }
+
+    /// Gemma 3 configs: one that turns Gemma into an encoder, and scaled RoPE on the sliding layers, are refused.
+    @Test("Gemma 3's use_bidirectional_attention and a scaled sliding-layer RoPE are refused by name")
+    func gemmaFlagsRefused() throws { try withScratchCopy(of: "gemma3") { dir in
+        let base = try JSONValue.parse(file: Fixtures.path("models/hf-tiny/gemma3/config.json"))
+        func load(_ extra: [(String, JSONValue)]) throws {
+            guard case .object(var o) = base else { return }
+            o.removeAll { k, _ in extra.contains { $0.0 == k } }
+            try JSONValue.object(o + extra).jsonString.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+            _ = try CausalLM.load(path: dir)
+        }
+        #expect(throws: FolioError.unsupported(path: dir + "/config.json", what: "use_bidirectional_attention true (an encoder; Folio runs Gemma 3 as a causal LM)")) {
+            try load([("use_bidirectional_attention", .bool(true))])
+        }
+        let rp: JSONValue = .object([("full_attention", .object([("rope_type", .string("default")), ("rope_theta", .number(1e6))])),
+                                     ("sliding_attention", .object([("rope_type", .string("linear")), ("factor", .number(8)), ("rope_theta", .number(1e4))]))])
+        #expect(throws: FolioError.unsupported(path: dir + "/config.json", what: "rope_parameters.sliding_attention.rope_type linear (Gemma 3's sliding layers run unscaled RoPE)")) {
+            try load([("rope_parameters", rp)])
+        }
+    } }
+}
+
+/// Every key of every supported family's transformers config is one Folio reads or knows to have no effect
+/// (Sources/FolioModels/ConfigKeys.swift; the keys from scripts/list_config_keys.py).
+@Suite("config.json keys")
+struct ConfigKeysTests {
+    struct Listing: Decodable { let reference: String; let keys: [String: [String]] }
+
+    @Test("each supported family's transformers config keys are all known to Folio")
+    func everyKeyKnown() throws {
+        let l = try JSONDecoder().decode(Listing.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("models/config-keys.json"))))
+        #expect(l.keys.count == 11)
+        for (arch, keys) in l.keys.sorted(by: { $0.key < $1.key }) {
+            let unread = ConfigKeys.unread(keys, architecture: arch)
+            #expect(unread == [], "\(arch) (\(l.reference)): \(unread.map(String.init(describing:)) ?? "not a supported architecture")")
+        }
+    }
+
+    @Test("a key no family reads is reported, and one family's key is unread in another")
+    func unknownReported() {
+        #expect(ConfigKeys.unread(["hidden_size", "fancy_new_attention"], architecture: "LlamaForCausalLM") == ["fancy_new_attention"])
+        #expect(ConfigKeys.unread(["swiglu_limit", "kv_lora_rank"], architecture: "GptOssForCausalLM") == ["kv_lora_rank"])
+        #expect(ConfigKeys.unread(["hidden_size"], architecture: "BertModel") == nil)
     }
 }

@@ -10,10 +10,38 @@ import Foundation
 /// Where transformers and the original code differ, Folio follows the original (and vLLM): `norm_topk_prob`
 /// renormalizes V2's weights too (transformers' V2 never does; the released V2 configs set it false), and
 /// `moe_layer_freq` makes only every n-th layer sparse (transformers ignores it; the released configs set 1).
+struct DeepSeek: Architecture {
+    let v3: Bool
+    var name: String { v3 ? "deepseekV3" : "deepseekV2" }
+    var huggingFaceNames: [String] { [v3 ? "DeepseekV3ForCausalLM" : "DeepseekV2ForCausalLM"] }
+    var ggufNames: [String] { v3 ? [] : ["deepseek2"] }   // V3 files are deepseek2 too: their routing is in the metadata
+    var configKeys: Set<String> {
+        ["attention_bias", "mlp_bias", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
+         "n_routed_experts", "n_shared_experts", "first_k_dense_replace", "moe_layer_freq", "scoring_func", "topk_method", "n_group",
+         "topk_group", "routed_scaling_factor", "rope_interleave"]
+    }
+
+    func readHuggingFace(_ cfg: inout ModelConfig, _ c: JSONValue, path: String) throws { try cfg.readDeepSeek(c, v3: v3, path: path) }
+    func readGGUF(_ cfg: inout ModelConfig, _ g: GGUFFile) throws { try cfg.readDeepSeekGGUF(g) }
+
+    /// One row per token and layer, the latent and the shared rotary key, serving as K and V.
+    func kvLayout(_ cfg: ModelConfig) -> KVLayout {
+        guard let m = cfg.latentAttention else { return KVLayout(heads: cfg.numKVHeads, headDim: cfg.headDim, sharesKV: false) }
+        return KVLayout(heads: 1, headDim: m.cacheWidth, sharesKV: true)
+    }
+
+    func attention(_ w: WeightLoader, layer i: Int) throws -> AttentionWeights {
+        .latent(try w.isGGUF ? w.ggufLatentAttention(i) : w.hfLatentAttention(i))
+    }
+
+    func huggingFaceFeedForward(_ w: WeightLoader, layer i: Int) throws -> FeedForward {
+        w.config.numExperts > 0 && !w.config.denseLayers.contains(i) ? .moe(try w.huggingFaceExperts(i)) : .dense(try w.huggingFaceMLP(i))
+    }
+}
+
 extension ModelConfig {
     /// The DeepSeek fields of a Hugging Face config.json.
-    mutating func readDeepSeek(_ c: JSONValue, path: String) throws {
-        let v3 = family == .deepseekV3
+    fileprivate mutating func readDeepSeek(_ c: JSONValue, v3: Bool, path: String) throws {
         func int(_ k: String) -> Int? { c[k]?.intValue }
         func req(_ k: String) throws -> Int {
             guard let v = int(k) else { throw FolioError.missing(path: path, what: "config key \(k)") }
@@ -28,7 +56,7 @@ extension ModelConfig {
         latentAttention = m
         headDim = m.qkDim
         ropeDim = m.ropeDim
-        numKVHeads = numHeads   // MLA has no KV heads of its own; the cache holds one latent row (ModelConfig.cacheHeads)
+        numKVHeads = numHeads   // MLA has no KV heads of its own; the cache holds one latent row (DeepSeek.kvLayout)
         ropeStyle = v3 && c["rope_interleave"]?.boolValue == false ? .neox : .interleaved
         attentionScale = 1 / Float(m.qkDim).squareRoot()
         if case .yarn(let factor, _, _, _, _) = ropeScaling, let all = Self.ropeScaling(c)?["mscale_all_dim"]?.doubleValue, all != 0 {
@@ -62,7 +90,7 @@ extension ModelConfig {
 
     /// The `deepseek2.*` metadata llama.cpp's converter writes (its MQA view of MLA: key_length is the latent row,
     /// key_length_mla / value_length_mla the per-head sizes).
-    mutating func readDeepSeekGGUF(_ g: GGUFFile) throws {
+    fileprivate mutating func readDeepSeekGGUF(_ g: GGUFFile) throws {
         let path = g.path
         func int(_ k: String) -> Int? { g.archValue(k)?.intValue }
         func req(_ k: String) throws -> Int {

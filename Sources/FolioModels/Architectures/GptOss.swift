@@ -8,8 +8,27 @@ import Foundation
 /// [experts, hidden, 2 * ff] with gate and up interleaved column by column, `down_proj` [experts, ff, hidden]);
 /// they are rearranged at load into the [out, in] matrices every other MoE uses. llama.cpp's converter writes them
 /// split (ffn_gate_exps / ffn_up_exps / ffn_down_exps with biases), in MXFP4 when the checkpoint is.
+struct GptOss: Architecture {
+    var name: String { "gptOss" }
+    var huggingFaceNames: [String] { ["GptOssForCausalLM"] }
+    var ggufNames: [String] { ["gpt-oss"] }
+    /// `layer_types`, else even layers sliding (transformers' default).
+    var slidingWindow: SlidingWindowRule { .pattern(key: nil, every: 2) }
+    var configKeys: Set<String> { ["attention_bias", "swiglu_alpha", "swiglu_limit"] }
+    /// The released checkpoints' experts: MXFP4 blocks and scales (`*_blocks`, `*_scales`), run on the MXFP4 kernel.
+    var quantizationMethods: Set<String> { ["mxfp4"] }
+    var ggufNorms: LayerNormNames { LayerNormNames(attention: "attn_norm.weight", feedForward: "post_attention_norm.weight") }
+
+    func readHuggingFace(_ cfg: inout ModelConfig, _ c: JSONValue, path: String) throws {
+        readAttentionBias(&cfg, c)
+        try cfg.readGptOss(c, path: path)
+    }
+    func readGGUF(_ cfg: inout ModelConfig, _ g: GGUFFile) throws { cfg.readGptOssGGUF(g) }
+    func huggingFaceFeedForward(_ w: WeightLoader, layer i: Int) throws -> FeedForward { .moe(try w.hfGptOssExperts(i)) }
+}
+
 extension ModelConfig {
-    mutating func readGptOss(_ c: JSONValue, path: String) throws {
+    fileprivate mutating func readGptOss(_ c: JSONValue, path: String) throws {
         attentionSinks = true
         activation = .swigluClamped
         swigluAlpha = Float(c["swiglu_alpha"]?.doubleValue ?? 1.702)
@@ -24,7 +43,7 @@ extension ModelConfig {
 
     /// The `gpt-oss.*` metadata: llama.cpp's fixed alpha 1.702 and limit 7, sliding window on even layers, YaRN as the
     /// checkpoints configure it (untruncated).
-    mutating func readGptOssGGUF(_ g: GGUFFile) {
+    fileprivate mutating func readGptOssGGUF(_ g: GGUFFile) {
         attentionSinks = true
         activation = .swigluClamped
         normTopKProb = true
@@ -36,8 +55,9 @@ extension ModelConfig {
 
 extension WeightLoader {
     /// One layer's experts from Hugging Face's fused tensors, with their biases, and the router with its bias.
-    func hfGptOssExperts(_ i: Int) throws -> MoEWeights {
+    fileprivate func hfGptOssExperts(_ i: Int) throws -> MoEWeights {
         let c = config, h = c.hiddenSize, E = c.numExperts, ff = c.moeIntermediateSize, p = "model.layers.\(i).mlp."
+        if source.tensor(named: p + "experts.gate_up_proj_blocks") != nil { return try hfGptOssMXFP4Experts(i) }
         let gu = try source.require(p + "experts.gate_up_proj"), d = try source.require(p + "experts.down_proj")
         guard gu.shape == [E, h, 2 * ff], d.shape == [E, ff, h] else {
             throw FolioError.malformedFile(path: source.path, problem: "experts of layer \(i) have shapes \(gu.shape), \(d.shape), expected [\(E), \(h), \(2 * ff)], [\(E), \(ff), \(h)]")
@@ -65,6 +85,38 @@ extension WeightLoader {
         }
         var m = MoEWeights(router: try matrix(p + "router.weight", E, h), experts: experts)
         m.routerBias = try vector(p + "router.bias", E)
+        return m
+    }
+
+    /// One layer's experts as the released checkpoints store them: gate_up and down as MXFP4 blocks and scales with
+    /// rows = outputs (gate and up interleaved row by row), rearranged into GGUF MXFP4 matrices (MXFP4Checkpoint);
+    /// biases and router as in the float checkpoints.
+    private func hfGptOssMXFP4Experts(_ i: Int) throws -> MoEWeights {
+        let c = config, h = c.hiddenSize, E = c.numExperts, ff = c.moeIntermediateSize, p = "model.layers.\(i).mlp.experts."
+        let gub = try source.require(p + "gate_up_proj_blocks"), gus = try source.require(p + "gate_up_proj_scales")
+        let db = try source.require(p + "down_proj_blocks"), ds = try source.require(p + "down_proj_scales")
+        guard gub.shape == [E, 2 * ff, h / 32, 16], db.shape == [E, h, ff / 32, 16], h % 32 == 0, ff % 32 == 0 else {
+            throw FolioError.malformedFile(path: source.path, problem: "MXFP4 experts of layer \(i) have shapes \(gub.shape), \(db.shape), expected [\(E), \(2 * ff), \(h / 32), 16], [\(E), \(h), \(ff / 32), 16]")
+        }
+        let guB = try vector(p + "gate_up_proj_bias", E * 2 * ff), dB = try vector(p + "down_proj_bias", E * h)
+        guard let guB, let dB else { throw FolioError.missing(path: source.path, what: "tensor \(p)gate_up_proj_bias / down_proj_bias") }
+        func mx(_ n: String, _ b: WeightTensor, _ s: WeightTensor, _ e: Int, _ rows: [Int]) throws -> WeightTensor {
+            try MXFP4Checkpoint.matrix(name: "\(p)\(n)[\(e)]", blocks: b, scales: s, entry: e, rows: rows, path: source.path)
+        }
+        var experts: [MLPWeights] = []
+        for e in 0..<E {
+            let b = Array(guB[(e * 2 * ff)..<((e + 1) * 2 * ff)])
+            experts.append(MLPWeights(gate: try mx("gate", gub, gus, e, Array(stride(from: 0, to: 2 * ff, by: 2))),
+                                      up: try mx("up", gub, gus, e, Array(stride(from: 1, to: 2 * ff, by: 2))),
+                                      down: try mx("down", db, ds, e, Array(0..<h)),
+                                      gateBias: stride(from: 0, to: 2 * ff, by: 2).map { b[$0] },
+                                      upBias: stride(from: 1, to: 2 * ff, by: 2).map { b[$0] },
+                                      downBias: Array(dB[(e * h)..<((e + 1) * h)])))
+        }
+        // The rearranged copies are all that is read from now on: the mapped blocks stop counting as resident memory.
+        for t in [gub, gus, db, ds] { (t.owner as? MappedFile)?.release(t.data, t.byteCount) }
+        var m = MoEWeights(router: try matrix("model.layers.\(i).mlp.router.weight", E, h), experts: experts)
+        m.routerBias = try vector("model.layers.\(i).mlp.router.bias", E)
         return m
     }
 }
