@@ -47,10 +47,12 @@ extension CausalLM {
         }
         if options.tensorParallelSize > 1 {
             let t = try ModelParallel.join(size: options.tensorParallelSize)
-            // down_proj is split by columns: its ranges must be whole blocks of its encoding.
+            // down_proj (each expert's too) is split by columns: its ranges must be whole blocks of its encoding.
             let align = w.layers.reduce(1) { a, l in
-                guard case .dense(let m) = l.ffn else { return a }
-                return max(a, m.down.type.blockElements)
+                switch l.ffn {
+                case .dense(let m): return max(a, m.down.type.blockElements)
+                case .moe(let m): return ([m.shared].compactMap { $0 } + m.experts).reduce(a) { max($0, $1.down.type.blockElements) }
+                }
             }
             let p = try ShardPlan(config: cfg, rank: t.rank, size: t.size, intermediateAlign: align)
             w = try p.shard(w, config: cfg)

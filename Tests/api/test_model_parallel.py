@@ -37,7 +37,8 @@ def compare(a, b):
     return d / m, all(argmax(x) == argmax(y) for x, y in zip(a, b))
 
 
-@pytest.mark.parametrize("name", ["llama", "llama-bias", "qwen2", "qwen3", "qwen3-bias-gelu", "gemma3", "mistral-sliding", "phi3", "llama3-rope-scaling"])
+@pytest.mark.parametrize("name", ["llama", "llama-bias", "qwen2", "qwen3", "qwen3-bias-gelu", "gemma3", "mistral-sliding", "phi3", "llama3-rope-scaling",
+                                  "mixtral", "qwen3-moe", "qwen3-moe-dense-layers", "gpt-oss"])
 @pytest.mark.parametrize("path", ["--reference", "--fast"])
 def test_tiny_model_logits_equal_one_process(name, path):
     model = os.path.join(TINY, name)
@@ -151,7 +152,7 @@ def test_a_rank_dying_ends_the_job():
 @pytest.mark.parametrize("cmd,message", [
     ([FOLIO, "logits", "--tensor-parallel-size", "2", "--model", MODEL, "--token-ids", "1"], "2 needs 2 processes: launch with mpirun -np 2 folio"),
     (mpi(3, "logits", "--tensor-parallel-size", "2", "--model", MODEL, "--token-ids", "1"), "2, but mpirun started 3 processes"),
-    (mpi(2, "logits", "--tensor-parallel-size", "2", "--model", os.path.join(TINY, "qwen3-moe"), "--token-ids", "1"), "mixture-of-experts models (Qwen3MoeForCausalLM) are not split across ranks yet"),
+    (mpi(2, "logits", "--tensor-parallel-size", "2", "--model", os.path.join(TINY, "deepseek-v2"), "--token-ids", "1"), "multi-head latent attention (DeepseekV2ForCausalLM) is not split across ranks yet"),
     (mpi(4, "logits", "--tensor-parallel-size", "4", "--model", MODEL, "--token-ids", "1"), "4 ranks need at least 4 KV heads; llama has 3"),
     (mpi(2, "generate", "--tensor-parallel-size", "2", "--enable-lora", "--model", MODEL, "--prompt", "x"), "--enable-lora does not run with model parallelism yet"),
     ([FOLIO, "serve", "--tensor-parallel-size", "2", "--data-parallel-size", "2", "--model", MODEL], "does not combine with --data-parallel-size yet"),

@@ -2,34 +2,51 @@ import FolioWeights
 
 /// How a model splits across `size` tensor-parallel ranks (Megatron's splits): KV heads (and each one's group of
 /// query heads) across ranks, so q/k/v take those rows and o_proj those columns; gate/up take a range of the
-/// intermediate rows and down_proj those columns; the embedding and LM head a range of the vocabulary. Counts that
-/// do not divide evenly give ranks one more or one less (SmolLM2's 3 KV heads on 2 ranks: 1 and 2).
+/// intermediate rows and down_proj those columns (every expert of an MoE layer likewise, the router whole on every
+/// rank: each rank routes its tokens the same way and computes its share of each chosen expert); the embedding and
+/// LM head a range of the vocabulary. Counts that do not divide evenly give ranks one more or one less (SmolLM2's 3
+/// KV heads on 2 ranks: 1 and 2).
 public struct ShardPlan: Sendable, Equatable {
     public let rank: Int, size: Int
     public let kvHeads: [Range<Int>]
     public let groupSize: Int
     public let intermediate: [Range<Int>]
+    /// Each routed expert's intermediate rows (moe_intermediate_size), and the shared experts' (DeepSeek).
+    public let expertIntermediate: [Range<Int>]
     public let vocab: [Range<Int>]
+    let align: Int
 
     public init(config c: ModelConfig, rank: Int, size: Int, intermediateAlign: Int) throws {
         func refuse(_ m: String) -> FolioError { FolioError.invalidArgument(name: "--tensor-parallel-size", message: m) }
-        guard c.numExperts == 0 else { throw refuse("mixture-of-experts models (\(c.architecture)) are not split across ranks yet") }
         guard c.latentAttention == nil else { throw refuse("multi-head latent attention (\(c.architecture)) is not split across ranks yet") }
         guard c.numKVHeads >= size else { throw refuse("\(size) ranks need at least \(size) KV heads; \(c.architecture) has \(c.numKVHeads)") }
         self.rank = rank
         self.size = size
-        func split(_ n: Int, align: Int = 1) -> [Range<Int>] {
-            let units = n / align
-            return (0..<size).map { r in (r * units / size * align)..<((r + 1) == size ? n : (r + 1) * units / size * align) }
-        }
+        func split(_ n: Int, align: Int = 1) -> [Range<Int>] { Self.split(n, align: align, size: size) }
         kvHeads = split(c.numKVHeads)
         groupSize = c.numHeads / c.numKVHeads
         guard c.intermediateSize % intermediateAlign == 0, c.intermediateSize / intermediateAlign >= size else {
             throw refuse("intermediate size \(c.intermediateSize) does not split into \(size) ranges of whole \(intermediateAlign)-element blocks")
         }
         intermediate = split(c.intermediateSize, align: intermediateAlign)
+        if c.numExperts > 0 {
+            guard c.moeIntermediateSize % intermediateAlign == 0, c.moeIntermediateSize / intermediateAlign >= size else {
+                throw refuse("expert intermediate size \(c.moeIntermediateSize) does not split into \(size) ranges of whole \(intermediateAlign)-element blocks")
+            }
+        }
+        expertIntermediate = split(c.numExperts > 0 ? c.moeIntermediateSize : 0, align: intermediateAlign)
         vocab = split(c.vocabSize)
+        align = intermediateAlign
     }
+
+    /// `n` rows split into `size` contiguous ranges of whole `align`-row blocks (the last takes the rest).
+    static func split(_ n: Int, align: Int, size: Int) -> [Range<Int>] {
+        let units = n / align
+        return (0..<size).map { r in (r * units / size * align)..<((r + 1) == size ? n : (r + 1) * units / size * align) }
+    }
+
+    /// This rank's range of `n` intermediate rows, in whole blocks of the down projection's encoding.
+    func myRange(of n: Int) -> Range<Int> { Self.split(n, align: align, size: size)[rank] }
 
     public var myKV: Range<Int> { kvHeads[rank] }
     public var myHeads: Range<Int> { (myKV.lowerBound * groupSize)..<(myKV.upperBound * groupSize) }
@@ -40,6 +57,7 @@ public struct ShardPlan: Sendable, Equatable {
         l.numKVHeads = myKV.count
         l.numHeads = myHeads.count
         l.intermediateSize = intermediate[rank].count
+        l.moeIntermediateSize = expertIntermediate[rank].count
         return l
     }
 
@@ -56,11 +74,22 @@ public struct ShardPlan: Sendable, Equatable {
         }
         func part(_ v: [Float]?, _ r: Range<Int>) -> [Float]? { v.map { Array($0[r]) } }
         let qRows = (h.lowerBound * d)..<(h.upperBound * d), kvRows = (kv.lowerBound * d)..<(kv.upperBound * d)
+        /// An MLP's share: rows `r` of gate/up, those columns of down; down's bias on rank 0 only.
+        func mlp(_ m: MLPWeights, _ r: Range<Int>) throws -> MLPWeights {
+            MLPWeights(gate: m.gate.rowSlice(r.lowerBound, r.count), up: m.up.rowSlice(r.lowerBound, r.count), down: try cols(m.down, r),
+                       gateBias: part(m.gateBias, r), upBias: part(m.upBias, r), downBias: rank == 0 ? m.downBias : nil)
+        }
         let layers = try w.layers.map { l -> LayerWeights in
-            guard case .dense(let m) = l.ffn else { throw FolioError.invalidArgument(name: "--tensor-parallel-size", message: "mixture-of-experts layers are not split yet") }
-            let mlp = MLPWeights(gate: m.gate.rowSlice(ff.lowerBound, ff.count), up: m.up.rowSlice(ff.lowerBound, ff.count),
-                                 down: try cols(m.down, ff), gateBias: part(m.gateBias, ff), upBias: part(m.upBias, ff),
-                                 downBias: rank == 0 ? m.downBias : nil)
+            let ffn: FeedForward
+            switch l.ffn {
+            case .dense(let m): ffn = .dense(try mlp(m, ff))
+            case .moe(let m):
+                // A routed expert's output on each rank is its share times the routing weight; the all-reduce sums
+                // the shares (the weight multiplies rank 0's down bias once).
+                ffn = .moe(MoEWeights(router: m.router, experts: try m.experts.map { try mlp($0, expertIntermediate[rank]) },
+                                      shared: try m.shared.map { try mlp($0, myRange(of: $0.gate.rows)) }, scoreBias: m.scoreBias,
+                                      routerBias: m.routerBias))
+            }
             guard let a = l.attention.grouped else {
                 throw FolioError.invalidArgument(name: "--tensor-parallel-size", message: "multi-head latent attention layers are not split yet")
             }
@@ -69,8 +98,9 @@ public struct ShardPlan: Sendable, Equatable {
                                              qBias: part(a.qBias, qRows), kBias: part(a.kBias, kvRows), vBias: part(a.vBias, kvRows),
                                              qNorm: a.qNorm, kNorm: a.kNorm)
             at.oBias = rank == 0 ? a.oBias : nil
+            at.sinks = part(a.sinks, h)   // one per query head (GPT-OSS)
             return LayerWeights(attnNorm: l.attnNorm, attention: .grouped(at), postAttnNorm: l.postAttnNorm, ffnNorm: l.ffnNorm,
-                                ffn: .dense(mlp), postFfnNorm: l.postFfnNorm)
+                                ffn: ffn, postFfnNorm: l.postFfnNorm)
         }
         let v = vocab[rank]
         return ModelWeights(embedding: w.embedding.rowSlice(v.lowerBound, v.count), layers: layers, finalNorm: w.finalNorm,

@@ -205,17 +205,19 @@ public final class DataParallelServer: Sendable {
     }
 
     /// Every ready replica's /metrics as one text (`MetricsMerge`); a replica's refusal (401 without the key) is the
-    /// answer.
+    /// answer. A replica that does not answer (killed since its last health check; the supervisor restarts it) is
+    /// left out of this scrape instead of failing it: 503 only when none answers.
     func metrics(_ req: Request, _ up: [Replica]) async throws -> Response {
         var texts: [String] = []
         for r in up {
-            let a = try await r.client.get("/metrics", headers: Self.headers(req))
+            guard let a = try? await r.client.get("/metrics", headers: Self.headers(req)) else { continue }
             guard a.status == 200 else {
                 return Response(status: HTTPResponse.Status(code: a.status), headers: [.contentType: "application/json"],
                                 body: ResponseBody(byteBuffer: ByteBuffer(string: a.body)))
             }
             texts.append(a.body)
         }
+        guard !texts.isEmpty else { throw APIError(status: 503, message: "no replica is ready") }
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                         body: ResponseBody(byteBuffer: ByteBuffer(string: MetricsMerge.merge(texts))))
     }
