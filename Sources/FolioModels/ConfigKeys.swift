@@ -17,6 +17,8 @@ public enum ConfigKeys {
         "quantization_config",
         // Read by the family's sliding-window rule (SlidingWindowRule), ignored where the family has none.
         "sliding_window", "use_sliding_window", "max_window_layers", "layer_types",
+        // Read by the embedding runner (EmbeddingModel: whether `dimensions` may cut a decoder embedding model's vectors).
+        "is_matryoshka", "matryoshka_dimensions",
     ]
 
     /// Keys that change nothing in a forward pass: training-only (dropout, auxiliary losses, router noise, init),

@@ -137,6 +137,9 @@ struct Serve: AsyncParsableCommand {
             }
             logger.info("model \(model) (\(lm.config.architecture), \(lm.parameterCount) parameters) loaded in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s")
             if let note = lm.slowProjectionsNote { logger.warning("\(note)") }
+            if !lm.config.unreadConfigKeys.isEmpty {
+                logger.warning("config.json keys Folio does not read for \(lm.config.architecture): \(lm.config.unreadConfigKeys.joined(separator: ", ")) (docs/config-keys.md)")
+            }
             logger.info("KV cache \(core.kvCacheDType.rawValue) \(core.kvCacheBytes >> 20) MiB: \(core.kvCapacityTokens) tokens, max model len \(core.maxModelLen)")
             let log = logger, name = cfg.servedModelName, host = cfg.host
             let ui = cfg.webUI

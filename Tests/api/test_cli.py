@@ -111,3 +111,18 @@ def test_generate_and_logits_with_lora():
     assert [row[0] for row in json.loads(r.stdout)["top_ids"]] == golden["argmax"]
     r = folio("generate", "--model", model, "--prompt-token-ids", ids, "--lora", "/nonexistent/adapter")
     assert r.returncode == 1 and "/nonexistent/adapter: no such adapter directory" in r.stderr, r.stderr
+
+
+def test_inspect_lists_config_keys_folio_does_not_read(tmp_path):
+    """A key no family reads (or another family's) is named by `folio inspect`, so an ignored flag is visible."""
+    import shutil
+    shutil.copy(os.path.join(TINY, "model.safetensors"), tmp_path / "model.safetensors")
+    cfg = json.load(open(os.path.join(TINY, "config.json")))
+    r = folio("inspect", TINY)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["unread_config_keys"] == [] and json.loads(r.stdout)["family"] == "llama"
+    cfg.update({"fancy_new_attention": True, "kv_lora_rank": 64})   # unknown; DeepSeek's, not Llama's
+    json.dump(cfg, open(tmp_path / "config.json", "w"))
+    r = folio("inspect", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["unread_config_keys"] == ["fancy_new_attention", "kv_lora_rank"]
