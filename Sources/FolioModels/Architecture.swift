@@ -86,11 +86,11 @@ extension Architecture {
     var huggingFaceNorms: LayerNormNames { .huggingFace }
     var ggufNorms: LayerNormNames { .gguf }
 
-    /// llama.cpp's converter permutes the Q/K rows of Llama-family files (RoPE rotates adjacent pairs); a `llama` or
-    /// `mistral` file with experts is a Mixtral.
+    /// A `llama` or `mistral` GGUF file: llama.cpp's converter permuted its Q/K rows (RoPE rotates adjacent pairs);
+    /// one with experts is a Mixtral.
     func readLlamaFamilyGGUF(_ cfg: inout ModelConfig, _ g: GGUFFile) throws {
         cfg.ropeStyle = .interleaved
-        if cfg.numExperts > 0, !(self is Mixtral) {
+        if cfg.numExperts > 0 {
             cfg.arch = Mixtral()
             try cfg.arch.readGGUF(&cfg, g)
         }

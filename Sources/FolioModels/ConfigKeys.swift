@@ -37,12 +37,7 @@ public enum ConfigKeys {
         "qk_head_dim", "_sliding_window_pattern",
     ]
 
-    /// Keys of a (text) config.json that Folio neither reads for this family nor knows to be without effect.
-    static func unread(_ c: JSONValue, arch: any Architecture) -> [String] {
-        let text = c["text_config"].flatMap { $0.objectValue != nil ? $0 : nil } ?? c
-        return unread(text.objectValue?.map(\.0) ?? [], arch: arch)
-    }
-
+    /// Of a config's keys, those Folio neither reads for this family nor knows to be without effect.
     static func unread(_ keys: [String], arch: any Architecture) -> [String] {
         keys.filter { !shared.contains($0) && !noEffect.contains($0) && !arch.configKeys.contains($0) }.sorted()
     }

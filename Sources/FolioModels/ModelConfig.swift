@@ -238,7 +238,7 @@ extension ModelConfig {
         if let act = (c["hidden_activation"] ?? c["hidden_act"])?.stringValue { cfg.activation = try Activation.huggingFace(act, path: path) }
         if let local = rpAll?["sliding_attention"]?["rope_theta"]?.doubleValue { cfg.ropeLocalTheta = local }
         try arch.readHuggingFace(&cfg, c, path: path)
-        cfg.unreadConfigKeys = ConfigKeys.unread(j, arch: arch)
+        cfg.unreadConfigKeys = ConfigKeys.unread(c.objectValue?.map(\.0) ?? [], arch: arch)
         try cfg.validate(path: path)
         return cfg
     }

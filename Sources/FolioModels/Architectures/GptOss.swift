@@ -54,19 +54,41 @@ extension ModelConfig {
 }
 
 extension WeightLoader {
-    /// One layer's experts from Hugging Face's fused tensors, with their biases, and the router with its bias.
+    /// Expert e's gate, up and down as [out, in] matrices.
+    fileprivate typealias ExpertMatrices = (Int) throws -> (gate: WeightTensor, up: WeightTensor, down: WeightTensor)
+
+    /// One layer's experts from a Hugging Face checkpoint, float or MXFP4 as released, with their biases (gate and up
+    /// interleaved like their rows), and the router with its bias.
     fileprivate func hfGptOssExperts(_ i: Int) throws -> MoEWeights {
         let c = config, h = c.hiddenSize, E = c.numExperts, ff = c.moeIntermediateSize, p = "model.layers.\(i).mlp."
-        if source.tensor(named: p + "experts.gate_up_proj_blocks") != nil { return try hfGptOssMXFP4Experts(i) }
-        let gu = try source.require(p + "experts.gate_up_proj"), d = try source.require(p + "experts.down_proj")
+        let mxfp4 = source.tensor(named: p + "experts.gate_up_proj_blocks") != nil
+        let (matrices, mapped) = try mxfp4 ? mxfp4ExpertMatrices(i) : (floatExpertMatrices(i), [])
+        let guB = try vector(p + "experts.gate_up_proj_bias", E * 2 * ff), dB = try vector(p + "experts.down_proj_bias", E * h)
+        guard let guB, let dB else { throw FolioError.missing(path: source.path, what: "tensor \(p)experts.gate_up_proj_bias / down_proj_bias") }
+        var experts: [MLPWeights] = []
+        for e in 0..<E {
+            let (gate, up, down) = try matrices(e)
+            let b = Array(guB[(e * 2 * ff)..<((e + 1) * 2 * ff)])
+            experts.append(MLPWeights(gate: gate, up: up, down: down, gateBias: stride(from: 0, to: 2 * ff, by: 2).map { b[$0] },
+                                      upBias: stride(from: 1, to: 2 * ff, by: 2).map { b[$0] }, downBias: Array(dB[(e * h)..<((e + 1) * h)])))
+        }
+        // The rearranged copies are all that is read from now on: the mapped MXFP4 blocks stop counting as resident memory.
+        for t in mapped { (t.owner as? MappedFile)?.release(t.data, t.byteCount) }
+        var m = MoEWeights(router: try matrix(p + "router.weight", E, h), experts: experts)
+        m.routerBias = try vector(p + "router.bias", E)
+        return m
+    }
+
+    /// Float experts: `gate_up_proj` [experts, hidden, 2 * ff] (gate and up interleaved column by column) and
+    /// `down_proj` [experts, ff, hidden], transposed into float32 [out, in] matrices.
+    private func floatExpertMatrices(_ i: Int) throws -> ExpertMatrices {
+        let c = config, h = c.hiddenSize, E = c.numExperts, ff = c.moeIntermediateSize, p = "model.layers.\(i).mlp.experts."
+        let gu = try source.require(p + "gate_up_proj"), d = try source.require(p + "down_proj")
         guard gu.shape == [E, h, 2 * ff], d.shape == [E, ff, h] else {
             throw FolioError.malformedFile(path: source.path, problem: "experts of layer \(i) have shapes \(gu.shape), \(d.shape), expected [\(E), \(h), \(2 * ff)], [\(E), \(ff), \(h)]")
         }
-        let guB = try vector(p + "experts.gate_up_proj_bias", E * 2 * ff), dB = try vector(p + "experts.down_proj_bias", E * h)
-        guard let guB, let dB else { throw FolioError.missing(path: source.path, what: "tensor \(p)experts.gate_up_proj_bias / down_proj_bias") }
-        let guF = try gu.toFloats(), dF = try d.toFloats()
-        var experts: [MLPWeights] = []
-        for e in 0..<E {
+        let guF = try gu.toFloats(), dF = try d.toFloats(), name = "model.layers.\(i).mlp.experts"
+        return { e in
             var gate = [Float](repeating: 0, count: ff * h), up = gate, down = [Float](repeating: 0, count: h * ff)
             for r in 0..<h {
                 for j in 0..<ff {
@@ -75,48 +97,28 @@ extension WeightLoader {
                 }
             }
             for j in 0..<ff { for o in 0..<h { down[o * ff + j] = dF[(e * ff + j) * h + o] } }
-            let b = Array(guB[(e * 2 * ff)..<((e + 1) * 2 * ff)])
-            experts.append(MLPWeights(gate: .float32(name: "\(p)experts[\(e)].gate", rows: ff, cols: h, values: gate),
-                                      up: .float32(name: "\(p)experts[\(e)].up", rows: ff, cols: h, values: up),
-                                      down: .float32(name: "\(p)experts[\(e)].down", rows: h, cols: ff, values: down),
-                                      gateBias: stride(from: 0, to: 2 * ff, by: 2).map { b[$0] },
-                                      upBias: stride(from: 1, to: 2 * ff, by: 2).map { b[$0] },
-                                      downBias: Array(dB[(e * h)..<((e + 1) * h)])))
+            return (.float32(name: "\(name)[\(e)].gate", rows: ff, cols: h, values: gate), .float32(name: "\(name)[\(e)].up", rows: ff, cols: h, values: up),
+                    .float32(name: "\(name)[\(e)].down", rows: h, cols: ff, values: down))
         }
-        var m = MoEWeights(router: try matrix(p + "router.weight", E, h), experts: experts)
-        m.routerBias = try vector(p + "router.bias", E)
-        return m
     }
 
-    /// One layer's experts as the released checkpoints store them: gate_up and down as MXFP4 blocks and scales with
-    /// rows = outputs (gate and up interleaved row by row), rearranged into GGUF MXFP4 matrices (MXFP4Checkpoint);
-    /// biases and router as in the float checkpoints.
-    private func hfGptOssMXFP4Experts(_ i: Int) throws -> MoEWeights {
+    /// MXFP4 experts as the released checkpoints store them: gate_up and down as blocks and scales with rows = outputs
+    /// (gate and up interleaved row by row), rearranged into GGUF MXFP4 matrices (MXFP4Checkpoint); with the mapped
+    /// tensors they are copied from.
+    private func mxfp4ExpertMatrices(_ i: Int) throws -> (ExpertMatrices, [WeightTensor]) {
         let c = config, h = c.hiddenSize, E = c.numExperts, ff = c.moeIntermediateSize, p = "model.layers.\(i).mlp.experts."
         let gub = try source.require(p + "gate_up_proj_blocks"), gus = try source.require(p + "gate_up_proj_scales")
         let db = try source.require(p + "down_proj_blocks"), ds = try source.require(p + "down_proj_scales")
         guard gub.shape == [E, 2 * ff, h / 32, 16], db.shape == [E, h, ff / 32, 16], h % 32 == 0, ff % 32 == 0 else {
             throw FolioError.malformedFile(path: source.path, problem: "MXFP4 experts of layer \(i) have shapes \(gub.shape), \(db.shape), expected [\(E), \(2 * ff), \(h / 32), 16], [\(E), \(h), \(ff / 32), 16]")
         }
-        let guB = try vector(p + "gate_up_proj_bias", E * 2 * ff), dB = try vector(p + "down_proj_bias", E * h)
-        guard let guB, let dB else { throw FolioError.missing(path: source.path, what: "tensor \(p)gate_up_proj_bias / down_proj_bias") }
+        let path = source.path
         func mx(_ n: String, _ b: WeightTensor, _ s: WeightTensor, _ e: Int, _ rows: [Int]) throws -> WeightTensor {
-            try MXFP4Checkpoint.matrix(name: "\(p)\(n)[\(e)]", blocks: b, scales: s, entry: e, rows: rows, path: source.path)
+            try MXFP4Checkpoint.matrix(name: "\(p)\(n)[\(e)]", blocks: b, scales: s, entry: e, rows: rows, path: path)
         }
-        var experts: [MLPWeights] = []
-        for e in 0..<E {
-            let b = Array(guB[(e * 2 * ff)..<((e + 1) * 2 * ff)])
-            experts.append(MLPWeights(gate: try mx("gate", gub, gus, e, Array(stride(from: 0, to: 2 * ff, by: 2))),
-                                      up: try mx("up", gub, gus, e, Array(stride(from: 1, to: 2 * ff, by: 2))),
-                                      down: try mx("down", db, ds, e, Array(0..<h)),
-                                      gateBias: stride(from: 0, to: 2 * ff, by: 2).map { b[$0] },
-                                      upBias: stride(from: 1, to: 2 * ff, by: 2).map { b[$0] },
-                                      downBias: Array(dB[(e * h)..<((e + 1) * h)])))
-        }
-        // The rearranged copies are all that is read from now on: the mapped blocks stop counting as resident memory.
-        for t in [gub, gus, db, ds] { (t.owner as? MappedFile)?.release(t.data, t.byteCount) }
-        var m = MoEWeights(router: try matrix("model.layers.\(i).mlp.router.weight", E, h), experts: experts)
-        m.routerBias = try vector("model.layers.\(i).mlp.router.bias", E)
-        return m
+        return ({ e in
+            (try mx("gate", gub, gus, e, Array(stride(from: 0, to: 2 * ff, by: 2))), try mx("up", gub, gus, e, Array(stride(from: 1, to: 2 * ff, by: 2))),
+             try mx("down", db, ds, e, Array(0..<h)))
+        }, [gub, gus, db, ds])
     }
 }

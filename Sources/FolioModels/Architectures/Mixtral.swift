@@ -12,7 +12,7 @@ struct Mixtral: Architecture {
     func readHuggingFace(_ cfg: inout ModelConfig, _ c: JSONValue, path: String) throws { experts(&cfg) }
 
     func readGGUF(_ cfg: inout ModelConfig, _ g: GGUFFile) throws {
-        try readLlamaFamilyGGUF(&cfg, g)
+        cfg.ropeStyle = .interleaved   // llama.cpp's converter permutes its Q/K rows as Llama's
         experts(&cfg)
     }
 

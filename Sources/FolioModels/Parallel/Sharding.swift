@@ -23,18 +23,17 @@ public struct ShardPlan: Sendable, Equatable {
         self.rank = rank
         self.size = size
         func split(_ n: Int, align: Int = 1) -> [Range<Int>] { Self.split(n, align: align, size: size) }
+        /// Intermediate rows in whole blocks of the down projections' encoding, at least one block per rank.
+        func rows(_ n: Int, _ what: String) throws -> [Range<Int>] {
+            guard n % intermediateAlign == 0, n / intermediateAlign >= size else {
+                throw refuse("\(what) \(n) does not split into \(size) ranges of whole \(intermediateAlign)-element blocks")
+            }
+            return split(n, align: intermediateAlign)
+        }
         kvHeads = split(c.numKVHeads)
         groupSize = c.numHeads / c.numKVHeads
-        guard c.intermediateSize % intermediateAlign == 0, c.intermediateSize / intermediateAlign >= size else {
-            throw refuse("intermediate size \(c.intermediateSize) does not split into \(size) ranges of whole \(intermediateAlign)-element blocks")
-        }
-        intermediate = split(c.intermediateSize, align: intermediateAlign)
-        if c.numExperts > 0 {
-            guard c.moeIntermediateSize % intermediateAlign == 0, c.moeIntermediateSize / intermediateAlign >= size else {
-                throw refuse("expert intermediate size \(c.moeIntermediateSize) does not split into \(size) ranges of whole \(intermediateAlign)-element blocks")
-            }
-        }
-        expertIntermediate = split(c.numExperts > 0 ? c.moeIntermediateSize : 0, align: intermediateAlign)
+        intermediate = try rows(c.intermediateSize, "intermediate size")
+        expertIntermediate = c.numExperts > 0 ? try rows(c.moeIntermediateSize, "expert intermediate size") : split(0)
         vocab = split(c.vocabSize)
         align = intermediateAlign
     }
