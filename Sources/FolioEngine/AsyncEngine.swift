@@ -37,6 +37,24 @@ public actor AsyncEngine {
         public var description: String { "the request failed: \(message)" }
     }
 
+    /// The engine cannot go on (a model-parallel rank is gone): the requests in flight fail with it, and so does every
+    /// later one.
+    public struct EngineDead: Error, CustomStringConvertible {
+        public let message: String
+        public init(message: String) { self.message = message }
+        public var description: String { "the engine failed: \(message)" }
+    }
+    var dead: EngineDead?
+
+    /// Fails every request in flight or queued with `error`, now, even while a step that will never return holds the
+    /// core; later admissions fail with it too.
+    public func fail(_ error: EngineDead) {
+        dead = error
+        for (_, c) in streams { c.finish(throwing: error) }
+        streams = [:]
+        pendingAdds = []
+    }
+
     /// Starts a request; the stream yields an output after each step that advanced it, and ends when it finishes.
     /// Tokenization and checks run on the caller's task (`EngineCore.prepare`), never on the engine's actor.
     /// With `maxWaiting`, admission is refused (atomically with respect to other callers) when that many sequences wait.
@@ -48,6 +66,7 @@ public actor AsyncEngine {
 
     /// Adds a prepared request: at once between steps, or queued for the next one.
     public func admit(id: String, _ prep: PreparedRequest, maxWaiting: Int? = nil) throws -> AsyncThrowingStream<RequestOutput, any Error> {
+        if let dead { throw dead }
         guard streams[id] == nil else { throw FolioError.invalidArgument(name: "request_id", message: "\(id) is already in use") }
         let waiting = snapshot.value.numWaiting + pendingAdds.reduce(0) { $0 + $1.1.params.n }
         if let m = maxWaiting, waiting >= m { throw QueueFull(waiting: waiting) }

@@ -63,7 +63,7 @@ extension CausalLM {
         if !options.reference && options.repack { w = try w.packed(threads: options.threads) }
         let lm = CausalLM(config: local, weights: w, source: source, path: path, options: options, parallel: tp, shard: plan,
                           pipeline: stages)
-        tp?.stopWorkersAtExit()
+        tp?.loaded()
         if let t = tp, t.rank > 0 {
             // A worker rank's whole life: rank 0's forward passes on this share, until rank 0 stops (then exit 0).
             do { try lm.runParallelWorker() } catch {

@@ -74,6 +74,8 @@ public final class OpenAIServer: Sendable {
     let budget: BodyBudget
     /// Set once a graceful shutdown has begun: new requests then get 503 and /health reports it.
     let draining = Locked(false)
+    /// Set when the engine cannot go on (a model-parallel rank is gone): /health and new requests get 503.
+    let failure = Locked<String?>(nil)
     /// The LoRA adapters offered as models.
     let loraModules = LoRAModules()
 
@@ -118,12 +120,20 @@ public final class OpenAIServer: Sendable {
     /// From now on, new requests get 503 (graceful shutdown has begun; requests in flight finish).
     public func beginDraining() { draining.value = true }
 
+    /// The engine cannot go on: each request in flight ends with a 500 (an error event on a stream), and /health and
+    /// new requests get 503, until the process exits.
+    public func engineFailed(_ message: String) async {
+        failure.value = message
+        await engine?.fail(AsyncEngine.EngineDead(message: message))
+    }
+
     /// Builds the application (bind to port 0 for tests; `onRunning` gets the bound port).
     public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router()
         router.add(middleware: OpenAIErrorMiddleware())
         router.get("/health") { _, _ in
-            self.draining.value ? Self.error(APIError(status: 503, message: "the server is shutting down")) : Response(status: .ok)
+            if let f = self.failure.value { return Self.error(APIError(status: 503, message: "the engine failed: \(f)")) }
+            return self.draining.value ? Self.error(APIError(status: 503, message: "the server is shutting down")) : Response(status: .ok)
         }
         if config.webUI { WebUI.add(to: router) }
         router.get("/version") { _, _ in Self.json(.object([("version", .string(folioVersion))])) }
@@ -163,10 +173,11 @@ public final class OpenAIServer: Sendable {
                            onServerRunning: { ch in await onRunning(ch.localAddress?.port ?? 0) }, logger: logger)
     }
 
-    /// Serves until SIGTERM/SIGINT; on the signal, new requests get 503 while the server shuts down gracefully.
-    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    /// Serves until SIGTERM/SIGINT (and SIGUSR1 with `drainOnSIGUSR1`); on the signal, new requests get 503 while the
+    /// server shuts down gracefully.
+    public func run(drainOnSIGUSR1: Bool = false, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let group = ServiceGroup(configuration: .init(services: [application(onRunning: onRunning), DrainService(server: self)],
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                                                      gracefulShutdownSignals: [.sigterm, .sigint] + (drainOnSIGUSR1 ? [.sigusr1] : []), logger: logger))
         try await group.run()
     }
 
@@ -205,6 +216,7 @@ public final class OpenAIServer: Sendable {
     func handle(_ req: Request, _ body: () async throws -> Response) async throws -> Response {
         try authorize(req)
         if draining.value { throw APIError(status: 503, message: "the server is shutting down; retry on another replica") }
+        if let f = failure.value { throw APIError(status: 503, message: "the engine failed: \(f); retry on another replica") }
         return try await body()
     }
 

@@ -144,7 +144,15 @@ struct Serve: AsyncParsableCommand {
             let log = logger, name = cfg.servedModelName, host = cfg.host
             let ui = cfg.webUI
             let listening = listening, onSocket = uds != nil
-            try await server.run { port in
+            // Under mpirun: a rank that dies fails the requests in flight (500s) before this process exits 1; and
+            // SIGUSR1, which mpirun forwards to every rank, drains (mpirun turns its own SIGTERM into SIGKILL a
+            // second later, too soon to finish requests).
+            lm.parallel?.onRankLost { message in
+                let done = DispatchSemaphore(value: 0)
+                Task { await server.engineFailed(message); done.signal() }
+                done.wait()
+            }
+            try await server.run(drainOnSIGUSR1: lm.parallel != nil) { port in
                 let page = ui && !onSocket ? "; chat page at http://\(host):\(port)/" : ""
                 log.info("serving \(name) on \(listening(port))\(page)")
             }

@@ -82,6 +82,30 @@ def test_engine_batch_equal_one_process(tmp_path):
     assert [o["text"] for o in json.loads(one)["outputs"]] == [o["text"] for o in json.loads(two)["outputs"]]
 
 
+SPECS = {
+    "ngram": {"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_min": 2, "prompt_lookup_max": 4, "adaptive": False},
+    "suffix": {"method": "suffix", "num_speculative_tokens": 4, "adaptive": False},
+    # The target as its own draft: every proposal is accepted, so the steps fall to about a quarter.
+    "draft_model": {"method": "draft_model", "model": MODEL, "num_speculative_tokens": 3, "adaptive": False},
+}
+
+
+@pytest.mark.parametrize("spec", list(SPECS))
+@pytest.mark.parametrize("flag", ["--tensor-parallel-size", "--pipeline-parallel-size"])
+def test_speculative_decoding_equal_one_process(spec, flag, tmp_path):
+    """Speculation over split models: proposers (and a draft model, whole) on rank 0, verification passes on every
+    rank: greedy token ids equal one process's without speculation (float32 path), in fewer engine steps."""
+    prompts = tmp_path / "p.json"
+    prompts.write_text(json.dumps(["1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,", "The cat sat on the mat. The cat sat on the mat. The cat", "Hello"]))
+    args = ["generate", "--reference", "--model", MODEL, "--prompts-file", str(prompts), "--max-tokens", "32", "--temperature", "0"]
+    rc1, one, _ = run([FOLIO, *args])
+    rc2, two, err = run(mpi(2, *args, flag, "2", "--speculative-config", json.dumps(SPECS[spec])))
+    assert rc1 == 0 and rc2 == 0, err[-2000:]
+    one, two = json.loads(one), json.loads(two)
+    assert [o["token_ids"] for o in one["outputs"]] == [o["token_ids"] for o in two["outputs"]]
+    assert two["stats"]["steps"] < one["stats"]["steps"], (one["stats"], two["stats"])
+
+
 def rank_pids(launcher):
     """The folio processes mpirun started (rank order = start order)."""
     out = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True, text=True).stdout.split()
@@ -122,29 +146,77 @@ def test_serve_under_mpirun_and_drain():
         if proc.poll() is None: proc.kill()
 
 
-def test_a_rank_dying_ends_the_job():
-    """A worker rank killed mid-request: no hang: the request fails (its connection closes or an error status), and
-    mpirun exits non-zero within seconds."""
+def completion(base, result, key, stream):
+    """A long completion, its status and body (or the exception) into result[key]."""
+    try:
+        req = urllib.request.Request(base + "/v1/completions", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"model": "smol", "prompt": "Once", "max_tokens": 400, "ignore_eos": True, "stream": stream}).encode())
+        with urllib.request.urlopen(req, timeout=120) as r:
+            result[key] = (r.status, r.read().decode())
+    except urllib.error.HTTPError as e:
+        result[key] = (e.code, e.read().decode())
+    except Exception as e:
+        result[key] = ("error", repr(e))
+
+
+LOST = "the engine failed: model-parallel rank 1 of 2 is gone"
+
+
+def test_a_rank_dying_fails_requests_with_500_and_exits_non_zero():
+    """A worker rank SIGKILLed mid-request (issue 18: "rank 0 fails in-flight requests with 500/503 and exits non-zero,
+    no hang"): a whole response is a 500 with the OpenAI error object, a stream (its 200 already sent) ends with the
+    error event and [DONE]; mpirun exits non-zero within seconds."""
     proc, base = start_tp_server()
     try:
         result = {}
-        def go():
-            try:
-                req = urllib.request.Request(base + "/v1/completions", data=json.dumps({"model": "smol", "prompt": "Once", "max_tokens": 400, "ignore_eos": True}).encode(),
-                                             headers={"Content-Type": "application/json"})
-                result["status"] = urllib.request.urlopen(req, timeout=120).status
-            except urllib.error.HTTPError as e:
-                result["status"] = e.code
-            except Exception as e:
-                result["error"] = repr(e)
-        t = threading.Thread(target=go); t.start()
-        time.sleep(0.5)
+        threads = [threading.Thread(target=completion, args=(base, result, k, k == "stream")) for k in ("whole", "stream")]
+        for t in threads: t.start()
+        time.sleep(1.0)
         os.kill(rank_pids(proc)[1], signal.SIGKILL)
         t0 = time.time()
         rc = proc.wait(timeout=60)
+        for t in threads: t.join(timeout=60)
+        assert rc != 0 and time.time() - t0 < 10, rc
+        status, body = result["whole"]
+        assert status == 500 and json.loads(body)["error"]["message"].startswith(LOST), result
+        status, body = result["stream"]
+        events = [l[6:] for l in body.splitlines() if l.startswith("data: ")]
+        assert status == 200 and events[-1] == "[DONE]", result
+        assert json.loads(events[-2])["error"]["message"].startswith(LOST) and json.loads(events[-2])["error"]["code"] == 500, events[-2:]
+        assert LOST.split(": ", 1)[1] in proc.stdout.read().decode()
+    finally:
+        if proc.poll() is None: proc.kill()
+
+
+def test_a_rank_dying_ends_an_offline_run():
+    """The same loss under `folio generate`: rank 0 says which rank is gone and exits 1, without waiting for mpirun."""
+    proc = subprocess.Popen(mpi(2, "generate", "--tensor-parallel-size", "2", "--model", MODEL, "--prompt", "Once", "--max-tokens", "4000",
+                                "--ignore-eos"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        time.sleep(4)
+        assert proc.poll() is None, proc.communicate()
+        os.kill(rank_pids(proc)[1], signal.SIGKILL)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode != 0 and "model-parallel rank 1 of 2 is gone" in err, err[-2000:]
+    finally:
+        if proc.poll() is None: proc.kill()
+
+
+def test_sigusr1_to_mpirun_drains():
+    """SIGTERM to mpirun becomes SIGKILL a second later (Open MPI), too soon to finish requests; SIGUSR1, which mpirun
+    forwards to every rank, is rank 0's drain: the request in flight completes, new connections are refused, every
+    rank exits 0."""
+    proc, base = start_tp_server()
+    try:
+        result = {}
+        t = threading.Thread(target=completion, args=(base, result, "whole", False))
+        t.start()
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGUSR1)
+        assert proc.wait(timeout=120) == 0
         t.join(timeout=60)
-        assert rc != 0 and time.time() - t0 < 30
-        assert not t.is_alive() and ("error" in result or result.get("status", 200) >= 500), result
+        status, body = result["whole"]
+        assert status == 200 and json.loads(body)["usage"]["completion_tokens"] == 400, result
     finally:
         if proc.poll() is None: proc.kill()
 

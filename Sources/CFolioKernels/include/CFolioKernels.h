@@ -258,6 +258,20 @@ int folio_mpi_recv(void *buf, int64_t bytes, int source);
 void folio_mpi_abort(int code);
 int folio_mpi_finalize(void);
 
+// ---- Noticing a dead rank (rank_watch.c: one TCP connection from each worker to rank 0) ----
+/// Rank 0: a listening socket on every interface, its port in *port; the fd or -1.
+int folio_watch_listen(int *port);
+/// This host's IPv4 addresses, comma-separated, loopback last.
+int folio_host_addresses(char *buf, int cap);
+/// Rank 0: accepts the workers (ranks 1..size-1) presenting `token` within timeout_ms; fds[rank] (-1 for rank 0 and
+/// any that did not come); closes lfd; how many came.
+int folio_watch_accept(int lfd, uint64_t token, int size, int timeout_ms, int *fds);
+/// A worker: connects to rank 0 at the first of `addresses` (comma-separated) that answers with the token's
+/// handshake; the fd to keep open for life, or -1.
+int folio_watch_connect(const char *addresses, int port, uint64_t token, int rank, int timeout_ms);
+/// Blocks until one of the n fds (negative ones skipped) closes; its index, or -1.
+int folio_watch_wait(const int *fds, int n);
+
 #ifdef __cplusplus
 }
 #endif

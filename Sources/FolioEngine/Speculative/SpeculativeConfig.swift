@@ -116,9 +116,14 @@ public struct SpeculativeConfig: Sendable, Equatable {
     }
 
     /// The draft model of method `draft_model`, loaded with the target's options (nil for other methods).
+    /// Under model parallelism the draft is whole on rank 0 (the only rank that gets here: the others serve the
+    /// target's forward passes), and its passes stay there.
     public func loadDraft(options: ForwardOptions) throws -> CausalLM? {
         guard method == .draftModel, let path = model else { return nil }
-        do { return try CausalLM.load(path: path, options: options) } catch {
+        var o = options
+        o.tensorParallelSize = 1
+        o.pipelineParallelSize = 1
+        do { return try CausalLM.load(path: path, options: o) } catch {
             throw Self.bad("cannot load the draft model \(path): \(error)")
         }
     }

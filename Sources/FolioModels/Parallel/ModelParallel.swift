@@ -13,6 +13,8 @@ public final class ModelParallel: @unchecked Sendable {
     /// Seconds spent in collectives and how many there were (read between steps; only the engine thread writes).
     public private(set) var collectiveSeconds = 0.0
     public private(set) var collectiveCalls = 0
+    /// How rank 0 notices a rank that is gone.
+    var watch: RankWatch?
 
     init(rank: Int, size: Int) {
         self.rank = rank
@@ -41,10 +43,13 @@ public final class ModelParallel: @unchecked Sendable {
         }
         let tp = ModelParallel(rank: Int(r), size: Int(n))
         if tp.rank > 0 {
-            // mpirun passes SIGTERM/SIGINT to every rank: the workers stop when rank 0 says so, after it has drained.
+            // mpirun passes SIGTERM/SIGINT (and SIGUSR1, rank 0's drain) to every rank: the workers stop when rank 0
+            // says so, after it has drained.
             signal(SIGTERM, SIG_IGN)
             signal(SIGINT, SIG_IGN)
+            signal(SIGUSR1, SIG_IGN)
         }
+        tp.watch = RankWatch.connect(tp)
         joined = tp
         return tp
     }
@@ -153,17 +158,26 @@ public final class ModelParallel: @unchecked Sendable {
     }
 
     /// Rank 0, once every rank has its part of the model: however this process ends from now on (a command finishing,
-    /// an error, SIGTERM's drain), the workers are told to stop, so mpirun sees every rank finish. (Before that, a rank
-    /// that fails to load exits without it, and mpirun ends the job.)
-    func stopWorkersAtExit() {
+    /// an error, SIGTERM's drain), the workers are told to stop, so mpirun sees every rank finish; and a worker that
+    /// dies from now on is noticed (`onRankLost`). (Before that, a rank that fails to load exits, and mpirun ends the
+    /// job.)
+    func loaded() {
         guard rank == 0 else { return }
         atexit { ModelParallel.joined?.finish() }
+        watch?.start()
+    }
+
+    /// Rank 0: what to do when another rank is gone (the server fails its requests in flight), before this process
+    /// exits with status 1. Without it, rank 0 exits at once.
+    public func onRankLost(_ report: @escaping @Sendable (String) -> Void) {
+        watch?.setOnLost(report)
     }
 
     /// Rank 0: tells the workers to stop; every rank: leaves MPI.
     public func finish() {
         guard !finished else { return }
         finished = true
+        watch?.expectExit()
         if rank == 0 { send(.stop) }
         _ = folio_mpi_finalize()
     }
