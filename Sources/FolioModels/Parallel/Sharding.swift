@@ -4,8 +4,9 @@ import FolioWeights
 /// query heads) across ranks, so q/k/v take those rows and o_proj those columns; gate/up take a range of the
 /// intermediate rows and down_proj those columns (every expert of an MoE layer likewise, the router whole on every
 /// rank: each rank routes its tokens the same way and computes its share of each chosen expert); the embedding and
-/// LM head a range of the vocabulary. Counts that do not divide evenly give ranks one more or one less (SmolLM2's 3
-/// KV heads on 2 ranks: 1 and 2).
+/// LM head a range of the vocabulary. Multi-head latent attention (DeepSeek) splits its heads the same way, the
+/// latent projection whole on every rank. Counts that do not divide evenly give ranks one more or one less (SmolLM2's
+/// 3 KV heads on 2 ranks: 1 and 2).
 public struct ShardPlan: Sendable, Equatable {
     public let rank: Int, size: Int
     public let kvHeads: [Range<Int>]
@@ -18,8 +19,10 @@ public struct ShardPlan: Sendable, Equatable {
 
     public init(config c: ModelConfig, rank: Int, size: Int, intermediateAlign: Int) throws {
         func refuse(_ m: String) -> FolioError { FolioError.invalidArgument(name: "--tensor-parallel-size", message: m) }
-        guard c.latentAttention == nil else { throw refuse("multi-head latent attention (\(c.architecture)) is not split across ranks yet") }
-        guard c.numKVHeads >= size else { throw refuse("\(size) ranks need at least \(size) KV heads; \(c.architecture) has \(c.numKVHeads)") }
+        // Multi-head latent attention has numKVHeads = numHeads: its heads split like KV heads of one query each.
+        guard c.numKVHeads >= size else {
+            throw refuse("\(size) ranks need at least \(size) \(c.latentAttention == nil ? "KV heads" : "attention heads"); \(c.architecture) has \(c.numKVHeads)")
+        }
         self.rank = rank
         self.size = size
         func split(_ n: Int, align: Int = 1) -> [Range<Int>] { Self.split(n, align: align, size: size) }
@@ -78,6 +81,15 @@ public struct ShardPlan: Sendable, Equatable {
             MLPWeights(gate: m.gate.rowSlice(r.lowerBound, r.count), up: m.up.rowSlice(r.lowerBound, r.count), down: try cols(m.down, r),
                        gateBias: part(m.gateBias, r), upBias: part(m.upBias, r), downBias: rank == 0 ? m.downBias : nil)
         }
+        /// Multi-head latent attention's share: this rank's heads of the query (up-)projection, of the per-head key
+        /// and value up-projections and of o_proj's columns; the latent projection and its norm whole on every rank,
+        /// so each rank caches the whole latent row (one row per token, shared by every head).
+        func latent(_ a: LatentAttentionWeights) throws -> LatentAttentionWeights {
+            let m = c.latentAttention!, qr = (h.lowerBound * m.qkDim)..<(h.upperBound * m.qkDim)
+            return LatentAttentionWeights(q: a.q?.rowSlice(qr.lowerBound, qr.count), qA: a.qA, qANorm: a.qANorm, qB: a.qB?.rowSlice(qr.lowerBound, qr.count),
+                                          kvA: a.kvA, kvANorm: a.kvANorm, kUp: Array(a.kUp[h]), vUp: Array(a.vUp[h]), kAbsorb: Array(a.kAbsorb[h]),
+                                          o: try cols(a.o, (h.lowerBound * m.valueDim)..<(h.upperBound * m.valueDim)))
+        }
         let layers = try w.layers.map { l -> LayerWeights in
             let ffn: FeedForward
             switch l.ffn {
@@ -89,16 +101,19 @@ public struct ShardPlan: Sendable, Equatable {
                                       shared: try m.shared.map { try mlp($0, myRange(of: $0.gate.rows)) }, scoreBias: m.scoreBias,
                                       routerBias: m.routerBias))
             }
-            guard let a = l.attention.grouped else {
-                throw FolioError.invalidArgument(name: "--tensor-parallel-size", message: "multi-head latent attention layers are not split yet")
+            let attention: AttentionWeights
+            switch l.attention {
+            case .latent(let a): attention = .latent(try latent(a))
+            case .grouped(let a):
+                var at = GroupedAttentionWeights(q: a.q.rowSlice(qRows.lowerBound, qRows.count), k: a.k.rowSlice(kvRows.lowerBound, kvRows.count),
+                                                 v: a.v.rowSlice(kvRows.lowerBound, kvRows.count), o: try cols(a.o, qRows),
+                                                 qBias: part(a.qBias, qRows), kBias: part(a.kBias, kvRows), vBias: part(a.vBias, kvRows),
+                                                 qNorm: a.qNorm, kNorm: a.kNorm)
+                at.oBias = rank == 0 ? a.oBias : nil
+                at.sinks = part(a.sinks, h)   // one per query head (GPT-OSS)
+                attention = .grouped(at)
             }
-            var at = GroupedAttentionWeights(q: a.q.rowSlice(qRows.lowerBound, qRows.count), k: a.k.rowSlice(kvRows.lowerBound, kvRows.count),
-                                             v: a.v.rowSlice(kvRows.lowerBound, kvRows.count), o: try cols(a.o, qRows),
-                                             qBias: part(a.qBias, qRows), kBias: part(a.kBias, kvRows), vBias: part(a.vBias, kvRows),
-                                             qNorm: a.qNorm, kNorm: a.kNorm)
-            at.oBias = rank == 0 ? a.oBias : nil
-            at.sinks = part(a.sinks, h)   // one per query head (GPT-OSS)
-            return LayerWeights(attnNorm: l.attnNorm, attention: .grouped(at), postAttnNorm: l.postAttnNorm, ffnNorm: l.ffnNorm,
+            return LayerWeights(attnNorm: l.attnNorm, attention: attention, postAttnNorm: l.postAttnNorm, ffnNorm: l.ffnNorm,
                                 ffn: ffn, postFfnNorm: l.postFfnNorm)
         }
         let v = vocab[rank]
