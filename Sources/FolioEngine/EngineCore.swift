@@ -93,6 +93,7 @@ public final class EngineCore: @unchecked Sendable {
         }
         if let l = config.lora { try l.validate() }
         loras = config.lora.map { LoRARegistry(model: model, config: $0) }
+        if let l = config.lora { model.parallel?.loraCacheCapacity = l.maxCPULoras ?? l.maxLoras }
         var draft: DraftModelProposer? = nil
         if let spec = config.speculative {
             try spec.validate()

@@ -131,9 +131,9 @@ public final class CausalLM: Sendable {
             throw FolioError.invalidArgument(name: "lora", message: "adapter index \(a) is outside the batch's \(batch.adapters.count) adapters")
         }
         if let tp = parallel, tp.rank == 0 {
-            guard batch.adapters.isEmpty else { throw FolioError.invalidArgument(name: "lora", message: "LoRA adapters do not run with tensor parallelism yet") }
             tp.send(.forward(batch, cache: .init(id: kv.id, numBlocks: kv.numBlocks, blockSize: kv.blockSize,
-                                                 dtype: KVCacheDType.allCases.firstIndex(of: kv.dtype)!)))
+                                                 dtype: KVCacheDType.allCases.firstIndex(of: kv.dtype)!),
+                             adapters: batch.adapters.map { .init(serial: $0.serial, path: $0.path, half: $0.isHalf) }))
         }
         let x = UnsafeMutablePointer<Float>.allocate(capacity: T * H)       // residual stream [T, H]
         let h = UnsafeMutablePointer<Float>.allocate(capacity: T * H)       // normed input [T, H]

@@ -46,8 +46,8 @@ struct EngineOptions: ParsableArguments {
         }
         guard tensorParallelSize >= 1 else { throw FolioError.invalidArgument(name: "--tensor-parallel-size", message: "must be at least 1, got \(tensorParallelSize)") }
         guard pipelineParallelSize >= 1 else { throw FolioError.invalidArgument(name: "--pipeline-parallel-size", message: "must be at least 1, got \(pipelineParallelSize)") }
-        for (name, size) in [("--tensor-parallel-size", tensorParallelSize), ("--pipeline-parallel-size", pipelineParallelSize)] where size > 1 {
-            if enableLora { throw FolioError.invalidArgument(name: name, message: "--enable-lora does not run with model parallelism yet") }
+        if pipelineParallelSize > 1, enableLora {
+            throw FolioError.invalidArgument(name: "--pipeline-parallel-size", message: "--enable-lora does not run with pipeline parallelism yet")
         }
         var o = ForwardOptions(reference: reference, threads: threads, quantization: q, repack: !noRepack)
         o.tensorParallelSize = tensorParallelSize

@@ -235,11 +235,65 @@ def test_sigusr1_to_mpirun_drains():
         if proc.poll() is None: proc.kill()
 
 
+LORA = os.path.join(ROOT, "Tests", "Fixtures", "lora")
+
+
+@pytest.mark.parametrize("model,adapter", [("llama", "llama-r16-all-rslora"), ("phi3", "phi3-r8-fused"), ("qwen2", "qwen2-r8-all"),
+                                           ("gemma3", "gemma3-r16-all"), ("qwen3", "qwen3-r4-attn"), (None, "smollm2-r4-attn")])
+def test_lora_logits_equal_one_process(model, adapter):
+    """A PEFT adapter split like its base (lora_B's rows of q/k/v and gate/up, lora_A's columns of o and down; the
+    row-split partial products summed by the all-reduce): float32 logits within the bound of one process's, with the
+    adapter's effect far larger than the bound. SmolLM2 is a GGUF (q/k rows permuted) with 1+2 KV heads."""
+    path = MODEL if model is None else os.path.join(TINY, model)
+    args = ["logits", "--reference", "--model", path, "--token-ids", "1,5,30,282,46,314,7"]
+    base = logits([FOLIO, *args])
+    one = logits([FOLIO, *args, "--lora", os.path.join(LORA, adapter)])
+    two = logits(mpi(2, *args, "--lora", os.path.join(LORA, adapter), "--tensor-parallel-size", "2"))
+    rel, same = compare(one, two)
+    assert rel <= BOUND and same, rel
+    assert compare(one, base)[0] > 100 * BOUND
+
+
+def test_lora_served_equal_one_process():
+    """The engine under TP=2 with --enable-lora: base and adapter requests in one batch, the adapter also loaded at
+    runtime under a second name (a second load: the workers read it again); greedy completions equal one process's."""
+    adapter = os.path.join(LORA, "smollm2-r4-attn")
+    flags = ["--reference", "--enable-lora", "--max-loras", "2", "--max-lora-rank", "8", "--lora-modules", f"sql={adapter}",
+             "--allow-runtime-lora-updating"]
+    def answers(proc, base):
+        body = {"lora_name": "sql2", "lora_path": adapter}
+        req = urllib.request.Request(base + "/v1/load_lora_adapter", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        assert urllib.request.urlopen(req, timeout=60).status == 200
+        c = openai.OpenAI(base_url=base + "/v1", api_key="x")
+        out = {}
+        def go(name):
+            out[name] = c.completions.create(model=name, prompt="The capital of France is", max_tokens=16, temperature=0).choices[0].text
+        ts = [threading.Thread(target=go, args=(n,)) for n in ("smol", "sql", "sql2")]
+        for t in ts: t.start()
+        for t in ts: t.join()
+        return out
+    port = free_port()
+    one = subprocess.Popen([FOLIO, "serve", "--model", MODEL, "--served-model-name", "smol", "--port", str(port), *flags],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_health(f"http://127.0.0.1:{port}", one)
+        want = answers(one, f"http://127.0.0.1:{port}")
+    finally:
+        one.terminate(); one.wait(timeout=30)
+    assert want["sql"] == want["sql2"] != want["smol"], want
+    proc, base = start_tp_server(*flags)
+    try:
+        assert answers(proc, base) == want
+    finally:
+        proc.terminate(); proc.wait(timeout=30)
+
+
 @pytest.mark.parametrize("cmd,message", [
     ([FOLIO, "logits", "--tensor-parallel-size", "2", "--model", MODEL, "--token-ids", "1"], "2 needs 2 processes: launch with mpirun -np 2 folio"),
     (mpi(3, "logits", "--tensor-parallel-size", "2", "--model", MODEL, "--token-ids", "1"), "2, but mpirun started 3 processes"),
     (mpi(4, "logits", "--tensor-parallel-size", "4", "--model", MODEL, "--token-ids", "1"), "4 ranks need at least 4 KV heads; llama has 3"),
-    (mpi(2, "generate", "--tensor-parallel-size", "2", "--enable-lora", "--model", MODEL, "--prompt", "x"), "--enable-lora does not run with model parallelism yet"),
+    (mpi(2, "generate", "--pipeline-parallel-size", "2", "--enable-lora", "--model", MODEL, "--prompt", "x"), "--enable-lora does not run with pipeline parallelism yet"),
+    (mpi(2, "logits", "--pipeline-parallel-size", "2", "--lora", os.path.join(LORA, "smollm2-r4-attn"), "--model", MODEL, "--token-ids", "1"), "LoRA adapters do not run with pipeline parallelism yet"),
     ([FOLIO, "serve", "--tensor-parallel-size", "2", "--data-parallel-size", "2", "--model", MODEL], "does not combine with --data-parallel-size yet"),
 ])
 def test_refused_by_message(cmd, message):

@@ -70,8 +70,16 @@ public final class LoRAAdapter: Sendable {
     public let targets: [String]
     /// [layer][LoRATarget.rawValue]
     let layers: [[LoRAProjection?]]
+    /// This load's number (every load gets a new one): how model-parallel workers tell a step's adapters apart.
+    public let serial: Int
+    /// Held as float16 (`LoRADType.float16`).
+    let isHalf: Bool
+    static let serials = NSLock()
+    nonisolated(unsafe) static var lastSerial = 0
 
-    init(path: String, rank: Int, baseModelName: String?, targets: [String], layers: [[LoRAProjection?]]) {
+    init(path: String, rank: Int, baseModelName: String?, targets: [String], layers: [[LoRAProjection?]], half: Bool, serial: Int?) {
+        self.serial = serial ?? Self.serials.withLock { Self.lastSerial += 1; return Self.lastSerial }
+        isHalf = half
         self.path = path
         self.rank = rank
         self.baseModelName = baseModelName
@@ -91,7 +99,9 @@ public final class LoRAAdapter: Sendable {
     /// Reads and checks an adapter folder for `model`. Errors name the file and what is wrong: a missing file, a
     /// PEFT feature Folio does not implement (DoRA, modules_to_save, bias, ...), a module it cannot adapt, a rank
     /// above `maxRank`, a shape that does not fit the base model. `dtype`: how the weights are held.
-    public static func load(path: String, for model: CausalLM, maxRank: Int, dtype: LoRADType = .auto) throws -> LoRAAdapter {
+    /// `serial`: the load number rank 0 gave the same adapter (a model-parallel worker's load).
+    public static func load(path: String, for model: CausalLM, maxRank: Int, dtype: LoRADType = .auto, serial: Int? = nil) throws -> LoRAAdapter {
+        guard model.pipeline == nil else { throw FolioError.invalidArgument(name: "lora", message: "LoRA adapters do not run with pipeline parallelism yet") }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
             throw FolioError.io(path: path, message: "no such adapter directory")
@@ -105,7 +115,7 @@ public final class LoRAAdapter: Sendable {
         }
         let file = try SafetensorsFile(path: weightsPath)
         return try LoRAReader(model: model, config: cfg, file: file, maxRank: maxRank,
-                              half: dtype == .float16).read(path: path)
+                              half: dtype == .float16).read(path: path, serial: serial)
     }
 }
 
@@ -170,9 +180,12 @@ struct LoRAReader {
     let maxRank: Int
     let half: Bool
 
+    /// The whole model's config (under tensor parallelism `model.config` is this rank's share; adapters come whole).
+    var base: ModelConfig { model.shard.map { $0.full(model.config) } ?? model.config }
+
     /// The targets a PEFT module name (after `layers.N.`) covers, and the row range of lora_B each takes.
     func targets(_ suffix: String) -> [(LoRATarget, Range<Int>)]? {
-        let c = model.config, ff = c.intermediateSize
+        let c = base, ff = c.intermediateSize
         switch suffix {
         case "self_attn.q_proj": return [(.q, 0..<c.qDim)]
         case "self_attn.k_proj": return [(.k, 0..<c.kvDim)]
@@ -189,7 +202,7 @@ struct LoRAReader {
     }
 
     func inFeatures(_ t: LoRATarget) -> Int {
-        let c = model.config
+        let c = base
         switch t {
         case .q, .k, .v, .gate, .up: return c.hiddenSize
         case .o: return c.qDim
@@ -197,8 +210,8 @@ struct LoRAReader {
         }
     }
 
-    func read(path: String) throws -> LoRAAdapter {
-        let c = model.config
+    func read(path: String, serial: Int?) throws -> LoRAAdapter {
+        let c = base
         let fpath = file.path
         func bad(_ m: String) -> FolioError { .malformedFile(path: fpath, problem: m) }
         guard c.latentAttention == nil else {
@@ -244,32 +257,37 @@ struct LoRAReader {
             }
             maxR = max(maxR, r)
             let aF = try aT.toFloats(), b = try bT.toFloats()
-            let a = LoRAMatrix(count: aF.count, half: half) { p in aF.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: aF.count) } }
+            // Under tensor parallelism: this rank's input columns of A (o, down) and output rows of B (q/k/v, gate/up).
+            let cols = model.shard?.lora(list[0].0, c).columns ?? 0..<inF
+            let a = LoRAMatrix(count: r * cols.count, half: half) { p in
+                for k in 0..<r { for (j, i) in cols.enumerated() { p[k * cols.count + j] = aF[k * inF + i] } }
+            }
             let scale = config.scale(module: module, rank: r)
             for (t, rows) in list {
-                let perm = permutation(t, rows.count), n = rows.count, first = rows.lowerBound
+                let perm = permutation(t, rows.count), first = rows.lowerBound
+                let keep = model.shard?.lora(t, c).rows ?? 0..<rows.count, n = keep.count
                 let bt = LoRAMatrix(count: r * n, half: half) { dst in
                     b.withUnsafeBufferPointer { src in
-                        for (o, s) in perm.enumerated() {
+                        for (o, s) in perm[keep].enumerated() {
                             let row = src.baseAddress! + (first + s) * r
                             for k in 0..<r { dst[k * n + o] = row[k] * scale }
                         }
                     }
                 }
                 guard layers[li][t.rawValue] == nil else { throw bad("layer \(li) \(t) is adapted twice") }
-                layers[li][t.rawValue] = LoRAProjection(rank: r, inFeatures: inF, outFeatures: n, a: a, bt: bt)
+                layers[li][t.rawValue] = LoRAProjection(rank: r, inFeatures: cols.count, outFeatures: n, a: a, bt: bt)
                 seen.insert("\(t)")
             }
         }
         let order = LoRATarget.allCases.map { "\($0)" }.filter { seen.contains($0) }
-        return LoRAAdapter(path: path, rank: maxR, baseModelName: config.baseModelName, targets: order, layers: layers)
+        return LoRAAdapter(path: path, rank: maxR, baseModelName: config.baseModelName, targets: order, layers: layers, half: half, serial: serial)
     }
 
     /// Output row o of the base projection comes from row perm[o] of the Hugging Face lora_B. GGUF llama-family
     /// files hold q/k rows as llama.cpp's converter permuted them (per head, halves interleaved: GGUF row
     /// h*d + 2j + s is HF row h*d + s*d/2 + j); everything else keeps the HF order.
     func permutation(_ t: LoRATarget, _ rows: Int) -> [Int] {
-        let c = model.config
+        let c = base
         guard c.ropeStyle == .interleaved, t == .q || t == .k else { return Array(0..<rows) }
         let d = rows / (t == .q ? c.numHeads : c.numKVHeads), half = d / 2
         return (0..<rows).map { o in

@@ -113,11 +113,21 @@ public final class ModelParallel: @unchecked Sendable {
         check(folio_mpi_bcast(p, Int64(bytes), 0), "broadcast")
     }
 
-    /// What rank 0 sends before each pass: stop, or a forward pass over `batch` with a cache of this geometry.
+    /// What rank 0 sends before each pass: stop, or a forward pass over `batch` with a cache of this geometry and
+    /// these LoRA adapters (`batch.adapters` is empty on the receiving side: each rank reads its own share).
     enum Step {
         case stop
-        case forward(ForwardBatch, cache: CacheGeometry)
+        case forward(ForwardBatch, cache: CacheGeometry, adapters: [AdapterRef])
     }
+
+    /// A LoRA adapter as the workers load it: the same folder, held the same way, known by rank 0's load number.
+    struct AdapterRef: Equatable {
+        var serial: Int, path: String, half: Bool
+    }
+
+    /// Adapters a worker keeps loaded (least recently used out first); rank 0 sets it to its engine's
+    /// `max_cpu_loras`, and it is sent with every step.
+    public var loraCacheCapacity = 8
 
     struct CacheGeometry: Equatable {
         var id: Int, numBlocks: Int, blockSize: Int, dtype: Int
@@ -127,16 +137,23 @@ public final class ModelParallel: @unchecked Sendable {
     func send(_ step: Step) {
         var header = [Int64](repeating: 0, count: 12)
         var payload: [Int32] = []
-        if case .forward(let b, let g) = step {
+        var names: [UInt8] = []
+        if case .forward(let b, let g, let adapters) = step {
             header[0] = 1
             header[1] = Int64(g.id); header[2] = Int64(g.numBlocks); header[3] = Int64(g.blockSize); header[4] = Int64(g.dtype)
             header[5] = Int64(b.tokens.count); header[6] = Int64(b.blockTables.count); header[7] = Int64(b.logitIndices.count)
             payload = b.tokens + b.positions + b.sequence + b.slots + b.logitIndices.map(Int32.init) + b.blockTables.map { Int32($0.count) }
                 + b.blockTables.flatMap { $0 }
+            if !adapters.isEmpty {
+                payload += b.sequenceAdapter
+                names = Array(JSONValue.array(adapters.map { .array([.int($0.serial), .string($0.path), .bool($0.half)]) }).jsonString.utf8)
+            }
             header[8] = Int64(payload.count)
+            header[9] = Int64(adapters.count); header[10] = Int64(names.count); header[11] = Int64(loraCacheCapacity)
         }
         header.withUnsafeMutableBytes { bcast($0.baseAddress!, $0.count) }
         if !payload.isEmpty { payload.withUnsafeMutableBytes { bcast($0.baseAddress!, $0.count) } }
+        if !names.isEmpty { names.withUnsafeMutableBytes { bcast($0.baseAddress!, $0.count) } }
     }
 
     /// Other ranks: the next step from rank 0.
@@ -154,7 +171,20 @@ public final class ModelParallel: @unchecked Sendable {
         b.logitIndices = take(L).map(Int.init)
         let lens = take(S)
         b.blockTables = lens.map { take(Int($0)) }
-        return .forward(b, cache: CacheGeometry(id: Int(header[1]), numBlocks: Int(header[2]), blockSize: Int(header[3]), dtype: Int(header[4])))
+        var adapters: [AdapterRef] = []
+        if header[9] > 0 {
+            b.sequenceAdapter = take(S)
+            var names = [UInt8](repeating: 0, count: Int(header[10]))
+            names.withUnsafeMutableBytes { bcast($0.baseAddress!, $0.count) }
+            adapters = (try? JSONValue.parse(Data(names)))?.arrayValue?.compactMap { e in
+                guard let a = e.arrayValue, a.count == 3, let serial = a[0].intValue, let path = a[1].stringValue, let half = a[2].boolValue else { return nil }
+                return AdapterRef(serial: serial, path: path, half: half)
+            } ?? []
+            if adapters.count != Int(header[9]) { check(-1, "LoRA adapter list") }
+            loraCacheCapacity = Int(header[11])
+        }
+        return .forward(b, cache: CacheGeometry(id: Int(header[1]), numBlocks: Int(header[2]), blockSize: Int(header[3]), dtype: Int(header[4])),
+                        adapters: adapters)
     }
 
     /// Rank 0, once every rank has its part of the model: however this process ends from now on (a command finishing,
@@ -189,12 +219,22 @@ extension CausalLM {
     public func runParallelWorker() throws {
         guard let tp = parallel, tp.rank > 0 else { return }
         var caches: [Int: PagedKVCache] = [:]
-        while case .forward(let batch, let g) = tp.receive() {
+        var adapters: [LoRAAdapter] = []  // most recently used last
+        while case .forward(var batch, let g, let refs) = tp.receive() {
             let kv: PagedKVCache
             if let c = caches[g.id] { kv = c } else {
                 kv = PagedKVCache(config: config, numBlocks: g.numBlocks, blockSize: g.blockSize, dtype: KVCacheDType.allCases[g.dtype])
                 caches[g.id] = kv
             }
+            // Rank 0 read each adapter first (a bad one never gets here): this rank reads its share of the same folder.
+            batch.adapters = try refs.map { r in
+                let a = try adapters.first { $0.serial == r.serial }
+                    ?? LoRAAdapter.load(path: r.path, for: self, maxRank: .max, dtype: r.half ? .float16 : .float32, serial: r.serial)
+                adapters.removeAll { $0.serial == r.serial }
+                adapters.append(a)
+                return a
+            }
+            if adapters.count > max(tp.loraCacheCapacity, refs.count) { adapters.removeFirst(adapters.count - max(tp.loraCacheCapacity, refs.count)) }
             _ = try forward(batch: batch, kv: kv)
         }
         tp.finish()

@@ -63,6 +63,31 @@ public struct ShardPlan: Sendable, Equatable {
         return l
     }
 
+    /// The whole model's config from a rank's (`local`'s inverse).
+    func full(_ l: ModelConfig) -> ModelConfig {
+        var c = l
+        c.numKVHeads = kvHeads.last!.upperBound
+        c.numHeads = c.numKVHeads * groupSize
+        c.intermediateSize = intermediate.last!.upperBound
+        c.moeIntermediateSize = expertIntermediate.last!.upperBound
+        return c
+    }
+
+    /// A LoRA adapter's share of projection `t` (of the whole model `c`): the output rows this rank computes (its
+    /// heads' rows of q/k/v, its intermediate rows of gate/up; o and down keep every row), and the input columns
+    /// it sees (its heads' columns of o, its intermediate columns of down; the others read the whole hidden state).
+    /// Row-split projections' partial outputs B (A_rank x_rank) add up in the all-reduce that follows them.
+    func lora(_ t: LoRATarget, _ c: ModelConfig) -> (rows: Range<Int>, columns: Range<Int>?) {
+        let d = c.headDim, q = (myHeads.lowerBound * d)..<(myHeads.upperBound * d), kv = (myKV.lowerBound * d)..<(myKV.upperBound * d)
+        switch t {
+        case .q: return (q, nil)
+        case .k, .v: return (kv, nil)
+        case .gate, .up: return (intermediate[rank], nil)
+        case .o: return (0..<c.hiddenSize, q)
+        case .down: return (0..<c.hiddenSize, intermediate[rank])
+        }
+    }
+
     /// This rank's weights: row slices (views) of q/k/v, gate/up, embedding and LM head; column copies of o and
     /// down; the biases that follow; o's and down's biases on rank 0 only (the all-reduce adds them once).
     func shard(_ w: ModelWeights, config c: ModelConfig) throws -> ModelWeights {
