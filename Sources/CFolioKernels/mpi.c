@@ -14,6 +14,9 @@ typedef int (*bcast_fn)(void *, int, void *, int, void *);
 typedef int (*gatherv_fn)(const void *, int, void *, void *, const int *, const int *, void *, int, void *);
 typedef int (*send_fn)(const void *, int, void *, int, int, void *);
 typedef int (*recv_fn)(void *, int, void *, int, int, void *, void *);
+typedef int (*isend_fn)(const void *, int, void *, int, int, void *, void **);
+typedef int (*wait_fn)(void **, void *);
+typedef int (*irecv_fn)(void *, int, void *, int, int, void *, void **);
 typedef int (*abort_fn)(void *, int);
 typedef int (*finalize_fn)(void);
 
@@ -26,6 +29,9 @@ static struct {
     gatherv_fn gatherv;
     send_fn send;
     recv_fn recv;
+    isend_fn isend;
+    wait_fn wait;
+    irecv_fn irecv;
     abort_fn abort_;
     finalize_fn finalize;
     void *world, *f32, *byte, *sum;
@@ -60,6 +66,9 @@ static int load(void) {
     SYM(gatherv, "MPI_Gatherv")
     SYM(send, "MPI_Send")
     SYM(recv, "MPI_Recv")
+    SYM(isend, "MPI_Isend")
+    SYM(wait, "MPI_Wait")
+    SYM(irecv, "MPI_Irecv")
     SYM(abort_, "MPI_Abort")
     SYM(finalize, "MPI_Finalize")
     SYM(world, "ompi_mpi_comm_world")
@@ -122,6 +131,21 @@ int folio_mpi_recv(void *buf, int64_t bytes, int source) {
         if (mpi.recv((char *)buf + off, c, mpi.byte, source, 0, mpi.world, NULL) != 0) return -1;
     }
     return 0;
+}
+
+int folio_mpi_isend(const void *buf, int64_t bytes, int dest, void **request) {
+    if (bytes > CHUNK) return -1;
+    return mpi.isend(buf, (int)bytes, mpi.byte, dest, 0, mpi.world, request) == 0 ? 0 : -1;
+}
+
+int folio_mpi_irecv(void *buf, int64_t bytes, int source, void **request) {
+    if (bytes > CHUNK) return -1;
+    return mpi.irecv(buf, (int)bytes, mpi.byte, source, 0, mpi.world, request) == 0 ? 0 : -1;
+}
+
+int folio_mpi_wait(void **request) {
+    // NULL is Open MPI's MPI_STATUS_IGNORE.
+    return mpi.wait(request, NULL) == 0 ? 0 : -1;
 }
 
 void folio_mpi_abort(int code) { if (mpi.loaded > 0) mpi.abort_(mpi.world, code); }

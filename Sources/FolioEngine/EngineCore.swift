@@ -53,6 +53,11 @@ public final class EngineCore: @unchecked Sendable {
     let processor: OutputProcessor
     let speculator: Speculator?
     var groups: [String: RequestGroup] = [:]
+    /// Pipeline parallelism: passes started and not yet completed, oldest first.
+    var inFlight: [InFlightPass] = []
+    /// Pipeline parallelism runs micro-batches unless FOLIO_PIPELINE_MICROBATCHES=0 (one pass at a time, as before
+    /// they existed: what the benchmark compares them with).
+    let microBatches = ProcessInfo.processInfo.environment["FOLIO_PIPELINE_MICROBATCHES"] != "0"
     var arrivals = 0
     let eosIds: Set<Int32>
     /// Compiled structured-output grammars over this tokenizer, with their token-mask caches (shared by requests).
@@ -103,9 +108,12 @@ public final class EngineCore: @unchecked Sendable {
                                                method: spec.draftSampleMethod)
             }
         }
-        let cacheRef = cache, draftCache = draft?.cache
-        kv = KVCacheManager(numBlocks: blocks, blockSize: config.blockSize, prefixCaching: config.enablePrefixCaching,
-                            window: window, copyBlock: { cacheRef.copyBlock($0, to: $1); draftCache?.copyBlock($0, to: $1) })
+        let cacheRef = cache, draftCache = draft?.cache, copies = BlockCopies(), parallel = model.parallel != nil
+        kv = KVCacheManager(numBlocks: blocks, blockSize: config.blockSize, prefixCaching: config.enablePrefixCaching, window: window) {
+            cacheRef.copyBlock($0, to: $1)
+            draftCache?.copyBlock($0, to: $1)
+            if parallel { copies.pairs += [Int32($0), Int32($1)] }  // the other ranks copy theirs with the next pass
+        }
         speculator = config.speculative.map { Speculator(config: $0, draft: draft) }
         if let spec = speculator, spec.config.adaptive {
             // What a forward over more tokens costs here: the speculator's prices (into blocks no request holds yet).
@@ -114,7 +122,7 @@ public final class EngineCore: @unchecked Sendable {
             if let d = draft { spec.draftCosts = ModelRunner.measureCosts(d.model, d.cache, upTo: min(upTo, config.maxNumSeqs)) }
         }
         scheduler = Scheduler(config: config, kv: kv, speculator: speculator, maxModelLen: maxModelLen)
-        runner = ModelRunner(model: model, cache: cache, draft: draft)
+        runner = ModelRunner(model: model, cache: cache, draft: draft, copies: copies)
         var eos = tokenizer.eogIds
         if let e = tokenizer.eosId { eos.insert(e) }
         for e in c.eosTokenIds + extraEOS { eos.insert(Int32(e)) }
@@ -137,7 +145,7 @@ public final class EngineCore: @unchecked Sendable {
     public var kvCacheDType: KVCacheDType { cache.dtype }
     public var kvCacheBytes: Int { cache.numBlocks * cache.blockSize * PagedKVCache.bytesPerToken(model.config, dtype: cache.dtype) }
 
-    public var hasUnfinishedRequests: Bool { !groups.isEmpty }
+    public var hasUnfinishedRequests: Bool { !groups.isEmpty || !inFlight.isEmpty }
 
     /// Adds a request; invalid parameters or a prompt too long for the context fail here, naming the problem.
     public func addRequest(id: String, prompt: PromptInput, params: SamplingParams, extraKeys: [String] = [], cacheSalt: String? = nil,
@@ -229,6 +237,7 @@ public final class EngineCore: @unchecked Sendable {
     /// every request that made progress (or finished) in it. A request whose forward pass fails is failed alone
     /// (its output carries `error`); the others go on.
     public func step() throws -> [RequestOutput] {
+        if model.pipelineDepth > 1, speculator == nil, microBatches { return pipelinedStep() }
         let stepStart = DispatchTime.now().uptimeNanoseconds
         var scheduled = scheduler.schedule()
         guard !scheduled.isEmpty else { return failUnschedulable() }
@@ -252,6 +261,16 @@ public final class EngineCore: @unchecked Sendable {
         computedTokens += batch.batch.tokens.count
         processor.recordPromptLogprobs(batch, logits, scheduled)
         for sch in scheduled { processor.advance(sch, batch, logits, kv: kv) }
+        outs += report(scheduled)
+        // The draft's forwards are priced by their own table, not counted as the step's overhead.
+        speculator?.observe(tokens: batch.batch.tokens.count, forward: Double(forwardEnd - forwardStart) / 1e9,
+                            other: Double(DispatchTime.now().uptimeNanoseconds - stepStart - (forwardEnd - forwardStart) - (draftEnd - draftStart)) / 1e9)
+        return outs
+    }
+
+    /// The outputs of the requests a pass advanced (each once, by id); finished ones leave the engine.
+    func report(_ scheduled: [ScheduledSequence]) -> [RequestOutput] {
+        var outs: [RequestOutput] = []
         var touched: [String: RequestGroup] = [:]
         for sch in scheduled { touched[sch.seq.group.id] = sch.seq.group }
         for (id, g) in touched.sorted(by: { $0.key < $1.key }) where groups[id] != nil {
@@ -261,10 +280,59 @@ public final class EngineCore: @unchecked Sendable {
             } else if g.params.outputKind == .finalOnly { continue }
             outs.append(processor.output(g))
         }
-        // The draft's forwards are priced by their own table, not counted as the step's overhead.
-        speculator?.observe(tokens: batch.batch.tokens.count, forward: Double(forwardEnd - forwardStart) / 1e9,
-                            other: Double(DispatchTime.now().uptimeNanoseconds - stepStart - (forwardEnd - forwardStart) - (draftEnd - draftStart)) / 1e9)
         return outs
+    }
+
+    /// Pipeline parallelism's micro-batches (vLLM's batch queue): while fewer passes than pipeline stages are in
+    /// flight, schedule sequences not already in one and start their pass (rank 0 runs its layers, the next ranks
+    /// get the rest); once the pipeline is full, or nothing more can start, complete the oldest pass: sample,
+    /// advance, report. So rank 0 computes a new micro-batch while later ranks work on earlier ones.
+    func pipelinedStep() -> [RequestOutput] {
+        var outs: [RequestOutput] = []
+        var started = false
+        if inFlight.count < model.pipelineDepth {
+            scheduler.inFlight = Set(inFlight.flatMap { $0.scheduled.map { ObjectIdentifier($0.seq) } })
+            // An equal share of the sequences per micro-batch, so that each stage has work while the others do.
+            let depth = model.pipelineDepth, total = scheduler.running.count + scheduler.waiting.count
+            let scheduled = scheduler.schedule(maxSequences: max(1, (total + depth - 1) / depth))
+            if scheduled.isEmpty, inFlight.isEmpty { return failUnschedulable() }
+            if !scheduled.isEmpty {
+                steps += 1
+                let masks = MaskJobs(scheduled.filter { $0.seq.matcher != nil && $0.seq.numComputed + $0.numNew == $0.seq.tokens.count }.map(\.seq))
+                masks.start()
+                let batch = runner.makeBatch(scheduled)
+                do {
+                    inFlight.append(InFlightPass(scheduled: scheduled, batch: batch, pending: try runner.submit(batch, scheduled), masks: masks,
+                                                  groups: scheduled.map(\.seq.group)))
+                    started = true
+                } catch {
+                    masks.wait()
+                    outs += failAll(scheduled, error)
+                }
+            }
+        }
+        if started, inFlight.count < model.pipelineDepth { return outs }
+        guard !inFlight.isEmpty else { return outs }
+        let f = inFlight.removeFirst()
+        scheduler.inFlight = []
+        let logits = runner.complete(f.pending)
+        f.masks.wait()
+        // A request aborted while its pass was in flight has left: its rows are dropped.
+        let live = f.scheduled.filter { groups[$0.seq.group.id] === $0.seq.group && !$0.seq.isFinished }
+        computedTokens += f.batch.batch.tokens.count
+        processor.recordPromptLogprobs(f.batch, logits, live)
+        for sch in live { processor.advance(sch, f.batch, logits, kv: kv) }
+        outs += report(live)
+        return outs
+    }
+
+    /// A pass in flight; it holds its sequences' groups (sequences reference them unowned).
+    struct InFlightPass {
+        let scheduled: [ScheduledSequence]
+        let batch: StepBatch
+        let pending: CausalLM.PendingForward
+        let masks: MaskJobs
+        let groups: [RequestGroup]
     }
 
     /// With nothing running, a waiting request that still cannot be scheduled never will be: it fails.

@@ -23,19 +23,27 @@ extension ForwardBatch {
     }
 }
 
+/// KV block copies (source, destination, ...) rank 0 made that the other ranks of a split model still have to make.
+final class BlockCopies {
+    var pairs: [Int32] = []
+}
+
 /// Builds each step's batch from the scheduled sequences (their new tokens and proposed ones), runs the target's
 /// forward over it, and runs the draft model's forwards when one proposes.
 final class ModelRunner {
     let model: CausalLM
     let cache: PagedKVCache
     let draft: DraftModelProposer?
+    /// Block copies made since the last batch, for the other ranks of a split model.
+    let copies: BlockCopies
     /// Testing hook (EngineCore.faultInjection).
     var faultInjection: (@Sendable (String) -> (any Error)?)?
 
-    init(model: CausalLM, cache: PagedKVCache, draft: DraftModelProposer?) {
+    init(model: CausalLM, cache: PagedKVCache, draft: DraftModelProposer?, copies: BlockCopies = BlockCopies()) {
         self.model = model
         self.cache = cache
         self.draft = draft
+        self.copies = copies
     }
 
     /// A draft model's proposals for the sequences the scheduler let speculate (and its share of this step's
@@ -53,6 +61,8 @@ final class ModelRunner {
 
     func makeBatch(_ scheduled: [ScheduledSequence]) -> StepBatch {
         var out = StepBatch()
+        out.batch.blockCopies = copies.pairs
+        copies.pairs = []
         let bs = cache.blockSize
         var adapterIndex: [Int: Int32] = [:]
         let anyLoRA = scheduled.contains { $0.seq.group.prep.adapter != nil }
@@ -91,10 +101,22 @@ final class ModelRunner {
     }
 
     func forward(_ b: StepBatch, _ scheduled: [ScheduledSequence]) throws -> [[Float]] {
+        try inject(scheduled)
+        return try model.forward(batch: b.batch, kv: cache)
+    }
+
+    /// Pipeline parallelism: starts the pass (this rank's layers run now); `complete` takes its logits.
+    func submit(_ b: StepBatch, _ scheduled: [ScheduledSequence]) throws -> CausalLM.PendingForward {
+        try inject(scheduled)
+        return try model.forwardSubmit(batch: b.batch, kv: cache)
+    }
+
+    func complete(_ p: CausalLM.PendingForward) -> [[Float]] { model.forwardComplete(p) }
+
+    func inject(_ scheduled: [ScheduledSequence]) throws {
         if let hook = faultInjection {
             for sch in scheduled { if let e = hook(sch.seq.group.id) { throw e } }
         }
-        return try model.forward(batch: b.batch, kv: cache)
     }
 
     /// Seconds for a forward over 1...`upTo` tokens of one sequence (the fastest of 5 after a warm-up, measured at

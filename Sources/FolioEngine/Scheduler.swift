@@ -49,6 +49,9 @@ final class Scheduler {
     var waiting: [EngineSequence] = []
     var running: [EngineSequence] = []
     var numPreemptions = 0
+    /// Sequences in a forward pass still in flight (pipeline parallelism's micro-batches): not scheduled again, nor
+    /// preempted, until it completes.
+    var inFlight = Set<ObjectIdentifier>()
 
     init(config: EngineConfig, kv: KVCacheManager, speculator: Speculator? = nil, maxModelLen: Int = .max) {
         self.config = config
@@ -60,11 +63,12 @@ final class Scheduler {
     /// Which running sequence to give up first: FCFS takes the newest; `priority` the largest priority value
     /// (then the newest).
     func victim() -> Int? {
-        guard !running.isEmpty else { return nil }
+        let free = running.indices.filter { !inFlight.contains(ObjectIdentifier(running[$0])) }
+        guard !free.isEmpty else { return nil }
         switch config.policy {
-        case .fcfs: return running.count - 1
+        case .fcfs: return free.last
         case .priority:
-            return running.indices.max { a, b in
+            return free.max { a, b in
                 let pa = running[a].group.params.priority, pb = running[b].group.params.priority
                 return pa != pb ? pa < pb : running[a].arrivalOrder < running[b].arrivalOrder
             }
@@ -84,13 +88,16 @@ final class Scheduler {
         waiting.insert(s, at: at)
     }
 
-    func schedule() -> [ScheduledSequence] {
+    /// `maxSequences`: a micro-batch's share of the sequences (pipeline parallelism splits them across the passes
+    /// in flight).
+    func schedule(maxSequences: Int = .max) -> [ScheduledSequence] {
         var budget = config.maxNumBatchedTokens
         var out: [ScheduledSequence] = []
         var preempted = false
         var i = 0
-        while i < running.count, budget > 0 {
+        while i < running.count, budget > 0, out.count < maxSequences {
             let s = running[i]
+            if inFlight.contains(ObjectIdentifier(s)) { i += 1; continue }
             let numNew = min(s.tokens.count - s.numComputed, budget, s.chunkCap)
             if !config.enableChunkedPrefill, numNew < s.tokens.count - s.numComputed, numNew < s.chunkCap { i += 1; continue }
             if numNew <= 0 { i += 1; continue }
@@ -108,7 +115,8 @@ final class Scheduler {
                 }
                 ok = kv.allocateSlots(s, numNew)
             }
-            if !ok || s.status != .running { continue }
+            if s.status != .running { continue }  // preempted itself: running[i] is the next one
+            if !ok { i += 1; continue }  // nothing to preempt but passes in flight: it waits for them
             out.append(ScheduledSequence(seq: s, numNew: numNew))
             budget -= numNew
             i += 1
@@ -118,7 +126,7 @@ final class Scheduler {
         var adapters = Set(running.compactMap { $0.group.prep.lora?.id })
         let maxLoras = config.lora?.maxLoras ?? .max
         var w = 0
-        while w < waiting.count, budget > 0, running.count < config.maxNumSeqs {
+        while w < waiting.count, budget > 0, running.count < config.maxNumSeqs, out.count < maxSequences {
             let s = waiting[w]
             if s.status == .waitingForFork { w += 1; continue }
             if let id = s.group.prep.lora?.id, !adapters.contains(id), adapters.count >= maxLoras { w += 1; continue }

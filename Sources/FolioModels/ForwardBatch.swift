@@ -17,5 +17,8 @@ public struct ForwardBatch: Sendable {
     /// Empty: every sequence runs the base model.
     public var adapters: [LoRAAdapter] = []
     public var sequenceAdapter: [Int32] = []
+    /// Model parallelism: KV blocks the other ranks copy (source, destination, ...) before this pass, as rank 0 did
+    /// when it scheduled it (copy-on-write of a block that forked samples share).
+    public var blockCopies: [Int32] = []
     public init() {}
 }

@@ -40,6 +40,7 @@ extension CausalLM {
         }
         if options.pipelineParallelSize > 1 {
             let t = try ModelParallel.join(size: options.pipelineParallelSize, flag: "--pipeline-parallel-size")
+            t.pointToPoint = true
             let p = try PipelinePlan(config: cfg, rank: t.rank, size: t.size)
             w = p.part(w)
             local = p.local(cfg)

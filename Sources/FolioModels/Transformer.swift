@@ -79,15 +79,13 @@ public final class CausalLM: Sendable {
     /// their slots, then attends through each sequence's block table. Returns logits for `batch.logitIndices`.
     /// Every token's computation is independent of the others in the batch (batch-invariant results).
     public func forward(batch: ForwardBatch, kv: PagedKVCache) throws -> [[Float]] {
+        if pipeline?.isFirst == true, (pipeline?.size ?? 1) > 1 { return forwardComplete(try forwardSubmit(batch: batch, kv: kv)) }
         let c = config, H = c.hiddenSize
         var h = try hiddenStates(batch: batch, kv: kv)
         if let pp = pipeline, let mp = parallel, !pp.isLast {
-            // The last rank computes the logits; rank 0 receives them.
-            guard pp.isFirst, !batch.logitIndices.isEmpty else { return [] }
-            let n = batch.logitIndices.count
-            var logits = [Float](repeating: 0, count: n * c.vocabSize)
-            logits.withUnsafeMutableBufferPointer { mp.receive($0.baseAddress!, $0.count, from: pp.size - 1) }
-            return (0..<n).map { Array(logits[($0 * c.vocabSize)..<(($0 + 1) * c.vocabSize)]) }
+            // A middle rank: its layers' output to the next rank.
+            h.withUnsafeBufferPointer { mp.send($0.baseAddress!, $0.count, to: pp.rank + 1) }
+            return []
         }
         let n = h.count / H
         guard n > 0 else { return [] }
@@ -104,14 +102,62 @@ public final class CausalLM: Sendable {
             for i in logits.indices { logits[i] = tanhf(logits[i] / cap) * cap }
         }
         if let pp = pipeline, let mp = parallel, !pp.isFirst {
+            // The last rank: the logits to rank 0, which posted their receive when it started the pass. The send
+            // completes before this rank starts the next micro-batch: Open MPI moves a large message only while
+            // both sides are inside MPI calls, and rank 0 gets there as soon as it has posted the next one.
             logits.withUnsafeBufferPointer { mp.send($0.baseAddress!, $0.count, to: 0) }
             return []
         }
         return (0..<n).map { Array(logits[($0 * c.vocabSize)..<(($0 + 1) * c.vocabSize)]) }
     }
 
+    /// Batches pipeline parallelism can have in flight at once (1 without it).
+    public var pipelineDepth: Int { pipeline?.size ?? 1 }
+
+    /// A forward pass started by `forwardSubmit` (pipeline parallelism, rank 0): its sends in flight and how many
+    /// logits rows will come back.
+    public final class PendingForward {
+        let sends: [ModelParallel.PostedSend]
+        let rows: Int
+        let logits: ModelParallel.PostedReceive?
+        init(sends: [ModelParallel.PostedSend], rows: Int, logits: ModelParallel.PostedReceive?) {
+            self.sends = sends
+            self.rows = rows
+            self.logits = logits
+        }
+    }
+
+    /// Pipeline parallelism, rank 0: runs this rank's layers over `batch`, then posts the step and the hidden states
+    /// to the next ranks and returns without waiting for them; `forwardComplete` takes the logits. Passes complete in
+    /// the order they were submitted.
+    public func forwardSubmit(batch: ForwardBatch, kv: PagedKVCache) throws -> PendingForward {
+        guard let pp = pipeline, let mp = parallel, pp.isFirst, pp.size > 1 else {
+            throw FolioError.invalidArgument(name: "forwardSubmit", message: "needs pipeline parallelism, on rank 0")
+        }
+        let h = try hiddenStates(batch: batch, kv: kv)
+        let n = batch.logitIndices.count
+        // The logits' receive is posted first: the last rank's send then completes whenever it gets there.
+        let logits = n > 0 ? mp.postReceive(n * config.vocabSize, from: pp.size - 1) : nil
+        var sends = mp.post(.forward(batch, cache: .init(id: kv.id, numBlocks: kv.numBlocks, blockSize: kv.blockSize,
+                                                          dtype: KVCacheDType.allCases.firstIndex(of: kv.dtype)!), adapters: []))
+        h.withUnsafeBytes { sends.append(mp.post($0, to: 1)) }
+        return PendingForward(sends: sends, rows: n, logits: logits)
+    }
+
+    /// The logits of a pass `forwardSubmit` started (the oldest one not yet completed).
+    public func forwardComplete(_ p: PendingForward) -> [[Float]] {
+        let V = config.vocabSize
+        guard let mp = parallel else { return [] }
+        defer { mp.waitAll(p.sends) }
+        guard let r = p.logits else { return [] }
+        mp.wait(r)
+        return (0..<p.rows).map { Array(UnsafeBufferPointer(start: r.buffer + $0 * V, count: V)) }
+    }
+
     /// The forward pass up to the final norm: the normed last hidden state of each of `batch.logitIndices`, flattened
     /// `[logitIndices.count * hidden]` (what `forward` multiplies by the LM head; decoder embedding models pool it).
+    /// A pipeline rank before the last returns its layers' output for every token, `[tokens * hidden]`: the next
+    /// rank's input.
     public func hiddenStates(batch: ForwardBatch, kv: PagedKVCache) throws -> [Float] {
         let c = config, T = batch.tokens.count, H = c.hiddenSize
         guard T > 0 else { return [] }
@@ -130,7 +176,7 @@ public final class CausalLM: Sendable {
         for a in batch.sequenceAdapter where a >= batch.adapters.count {
             throw FolioError.invalidArgument(name: "lora", message: "adapter index \(a) is outside the batch's \(batch.adapters.count) adapters")
         }
-        if let tp = parallel, tp.rank == 0 {
+        if let tp = parallel, tp.rank == 0, pipeline == nil {
             tp.send(.forward(batch, cache: .init(id: kv.id, numBlocks: kv.numBlocks, blockSize: kv.blockSize,
                                                  dtype: KVCacheDType.allCases.firstIndex(of: kv.dtype)!),
                              adapters: batch.adapters.map { .init(serial: $0.serial, path: $0.path, half: $0.isHalf) }))
@@ -172,10 +218,7 @@ public final class CausalLM: Sendable {
         let step = LayerStep(batch: batch, kv: kv, slots: seqSlots, T: T, x: x, h: h, q: q, att: att, kNew: kNew, vNew: vNew, o: o,
                              lora: lora, loraScratch: loraScratch)
         for l in weights.layers.indices { c.arch.forwardLayer(self, layer: l, step) }
-        if let pp = pipeline, let mp = parallel, !pp.isLast {
-            mp.send(x, T * H, to: pp.rank + 1)
-            return []
-        }
+        if let pp = pipeline, !pp.isLast { return Array(UnsafeBufferPointer(start: x, count: T * H)) }  // the next rank's input
         let n = batch.logitIndices.count
         var out = [Float](repeating: 0, count: n * H)
         weights.finalNorm.withUnsafeBufferPointer { w in

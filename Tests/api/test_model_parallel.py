@@ -126,13 +126,25 @@ def rank_pids(launcher):
     return sorted(int(p) for p in out)
 
 
-def start_tp_server(*args):
+def start_tp_server(*args, flag="--tensor-parallel-size"):
     port = free_port()
-    proc = subprocess.Popen(mpi(2, "serve", "--tensor-parallel-size", "2", "--model", MODEL, "--served-model-name", "smol", "--port", str(port), *args),
+    proc = subprocess.Popen(mpi(2, "serve", flag, "2", "--model", MODEL, "--served-model-name", "smol", "--port", str(port), *args),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=ENV)
     base = f"http://127.0.0.1:{port}"
     wait_health(base, proc)
     return proc, base
+
+
+def one_process(ask, *flags):
+    """`ask(base)` against `folio serve` in one process with these flags (the answers model parallelism must give)."""
+    port = free_port()
+    one = subprocess.Popen([FOLIO, "serve", "--model", MODEL, "--served-model-name", "smol", "--port", str(port), *flags],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_health(f"http://127.0.0.1:{port}", one)
+        return ask(f"http://127.0.0.1:{port}")
+    finally:
+        one.terminate(); one.wait(timeout=30)
 
 
 def chat(base):
@@ -272,14 +284,7 @@ def test_lora_served_equal_one_process():
         for t in ts: t.start()
         for t in ts: t.join()
         return out
-    port = free_port()
-    one = subprocess.Popen([FOLIO, "serve", "--model", MODEL, "--served-model-name", "smol", "--port", str(port), *flags],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_health(f"http://127.0.0.1:{port}", one)
-        want = answers(one, f"http://127.0.0.1:{port}")
-    finally:
-        one.terminate(); one.wait(timeout=30)
+    want = one_process(lambda base: answers(None, base), *flags)
     assert want["sql"] == want["sql2"] != want["smol"], want
     proc, base = start_tp_server(*flags)
     try:
@@ -333,17 +338,117 @@ def test_pipeline_serve_and_drain():
     wait_health(f"http://127.0.0.1:{port}", one)
     want = chat(f"http://127.0.0.1:{port}").choices[0].message.content
     one.terminate(); assert one.wait(timeout=30) == 0
-    port = free_port()
-    proc = subprocess.Popen(mpi(2, "serve", "--pipeline-parallel-size", "2", "--model", MODEL, "--served-model-name", "smol", "--port", str(port)),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=ENV)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = start_tp_server(flag="--pipeline-parallel-size")
     try:
-        wait_health(base, proc)
         assert chat(base).choices[0].message.content == want
         os.kill(rank_pids(proc)[0], signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
     finally:
         if proc.poll() is None: proc.kill()
+
+
+def test_pipeline_micro_batches_under_load():
+    """Micro-batches in flight (rank 0 starts the next pass while the other rank runs the last): 12 concurrent
+    requests (seeded n = 2 samples, stop strings, different lengths) get one process's answers; streams cut mid-way abort
+    (their rows dropped when their pass completes); afterwards nothing runs and no KV block is held."""
+    prompts = [f"Story {i}: once upon a time" for i in range(12)]
+    def ask(base):
+        c = openai.OpenAI(base_url=base + "/v1", api_key="x")
+        out = {}
+        def go(i):
+            try:
+                # n = 2 samples with a seed: the logits are bit-identical to one process's, so are the draws.
+                r = c.completions.create(model="smol", prompt=prompts[i], max_tokens=8 + 3 * i, temperature=0.8 if i % 4 == 0 else 0,
+                                         seed=i, n=2 if i % 4 == 0 else 1, stop=[" the"] if i % 3 == 0 else None)
+                out[i] = [ch.text for ch in r.choices]
+            except Exception as e:
+                out[i] = repr(e)
+        def cut(i):
+            with c.completions.create(model="smol", prompt=prompts[i], max_tokens=200, temperature=0, stream=True) as s:
+                for k, _ in enumerate(s):
+                    if k == 3: break
+        ts = [threading.Thread(target=go, args=(i,)) for i in range(12)] + [threading.Thread(target=cut, args=(i,)) for i in range(4)]
+        for t in ts: t.start()
+        for t in ts: t.join()
+        assert sorted(out) == list(range(12)) and all(isinstance(v, list) for v in out.values()), out
+        return out
+    want = one_process(ask)
+    proc, base = start_tp_server(flag="--pipeline-parallel-size")
+    try:
+        assert ask(base) == want
+        time.sleep(1)
+        metrics = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+        gauges = {l.split("{")[0]: float(l.split()[-1]) for l in metrics.splitlines() if l.startswith("folio:") and "{" in l}
+        assert gauges["folio:num_requests_running"] == 0 and gauges["folio:kv_cache_usage_perc"] == 0, gauges
+    finally:
+        proc.terminate(); proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("flag", ["--tensor-parallel-size", "--pipeline-parallel-size"])
+def test_forked_samples_equal_one_process(flag):
+    """n = 3 seeded samples share their prompt's blocks; the first to write into the shared, partly filled last block
+    copies it (copy-on-write), and the other ranks make the same copy before the next pass. PP's logits are
+    bit-identical to one process's, so its samples are the same text; TP's float32 logits differ by reduction-order
+    noise, which flips some draws, so there each sample's token logprobs up to its first different token are
+    compared: within 1e-2 (seen <= 2e-3; a copy the workers missed leaves them attending over an empty block)."""
+    def ask(base):
+        c = openai.OpenAI(base_url=base + "/v1", api_key="x")
+        r = [c.completions.create(model="smol", prompt=p, max_tokens=24, temperature=0.8, seed=8, n=3, logprobs=1).choices
+             for p in ("Story 8: once upon a time", "The best way to learn is")]
+        return [(ch.text, ch.logprobs.tokens, ch.logprobs.token_logprobs) for choices in r for ch in choices]
+    want = one_process(ask, "--reference")
+    assert len({w[0] for w in want}) > 2, want
+    port = free_port()
+    proc = subprocess.Popen(mpi(2, "serve", flag, "2", "--reference", "--model", MODEL, "--served-model-name", "smol", "--port", str(port)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    try:
+        wait_health(f"http://127.0.0.1:{port}", proc)
+        got = ask(f"http://127.0.0.1:{port}")
+    finally:
+        proc.terminate(); proc.wait(timeout=30)
+    if flag == "--pipeline-parallel-size":
+        assert [g[0] for g in got] == [w[0] for w in want]
+        return
+    compared = 0
+    for (_, ta, la), (_, tb, lb) in zip(want, got):
+        for x, y, u, v in zip(ta, tb, la, lb):
+            if x != y: break
+            assert abs(u - v) <= 1e-2, (x, u, v)
+            compared += 1
+    assert compared >= 12, compared
+
+
+def test_pipeline_layer_partition():
+    """vLLM's VLLM_PP_LAYER_PARTITION sets the layers per rank: logits bit-identical whatever the split; a split
+    that does not fit is refused by message."""
+    model = os.path.join(TINY, "llama")
+    one = logits([FOLIO, "logits", "--model", model, "--token-ids", IDS])
+    for split in ("1,2", "2,1"):
+        r = subprocess.run(["mpirun", "-x", f"VLLM_PP_LAYER_PARTITION={split}"] + mpi(2, "logits", "--pipeline-parallel-size", "2", "--model", model,
+                           "--token-ids", IDS)[1:], capture_output=True, text=True, timeout=300, env=ENV)
+        assert r.returncode == 0 and json.loads(r.stdout)["logits"] == one, r.stderr[-2000:]
+    r = subprocess.run(["mpirun", "-x", "VLLM_PP_LAYER_PARTITION=2,2"] + mpi(2, "logits", "--pipeline-parallel-size", "2", "--model", model,
+                       "--token-ids", "1")[1:], capture_output=True, text=True, timeout=300, env=ENV)
+    assert r.returncode != 0 and "VLLM_PP_LAYER_PARTITION=2,2 must be 2 positive layer counts adding up to 3" in r.stdout + r.stderr
+
+
+def test_pipeline_preemption_equal_one_process(tmp_path):
+    """A KV cache of 12 blocks for 10 prompts: requests are preempted and recomputed (never one whose pass is in
+    flight); token ids equal one process's on 2 and 3 ranks."""
+    prompts = tmp_path / "p.json"
+    prompts.write_text(json.dumps(["Hello", "Once upon a time", "1, 2, 3,", "The best way to learn is", "Paris is", "def fib(n):",
+                                   "Water boils at", "The sun", "A B C D", "My favourite"]))
+    args = ["generate", "--model", MODEL, "--prompts-file", str(prompts), "--max-tokens", "48", "--temperature", "0", "--num-kv-blocks", "12"]
+    rc, one, err = run([FOLIO, *args])
+    assert rc == 0, err[-2000:]
+    one = json.loads(one)
+    assert one["stats"]["num_preemptions"] > 0
+    for ranks in (2, 3):
+        rc, two, err = run(mpi(ranks, *args, "--pipeline-parallel-size", str(ranks)))
+        assert rc == 0, err[-2000:]
+        two = json.loads(two)
+        assert [o["token_ids"] for o in one["outputs"]] == [o["token_ids"] for o in two["outputs"]]
+        assert two["stats"]["num_preemptions"] > 0 and two["stats"]["steps"] > one["stats"]["steps"]  # passes of micro-batches
 
 
 @pytest.mark.parametrize("cmd,message", [

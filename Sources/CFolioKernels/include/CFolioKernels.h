@@ -255,6 +255,12 @@ int folio_mpi_gatherv(const float *send, int count, float *recv, const int *coun
 /// `bytes` bytes to rank `dest` / from rank `source` (MPI_Send / MPI_Recv, tag 0); 0 or -1.
 int folio_mpi_send(const void *buf, int64_t bytes, int dest);
 int folio_mpi_recv(void *buf, int64_t bytes, int source);
+/// Starts sending `bytes` (at most 2^30) to `dest` (MPI_Isend, tag 0): *request until folio_mpi_wait; 0 or -1. The
+/// buffer must stay unchanged until then.
+int folio_mpi_isend(const void *buf, int64_t bytes, int dest, void **request);
+/// Starts receiving `bytes` (at most 2^30) from `source` into buf (MPI_Irecv, tag 0), done at folio_mpi_wait.
+int folio_mpi_irecv(void *buf, int64_t bytes, int source, void **request);
+int folio_mpi_wait(void **request);
 void folio_mpi_abort(int code);
 int folio_mpi_finalize(void);
 

@@ -100,6 +100,54 @@ public final class ModelParallel: @unchecked Sendable {
         return out
     }
 
+    /// Pipeline parallelism: steps go rank to rank (`post`, `receive`) instead of by broadcast.
+    var pointToPoint = false
+
+    /// A send in flight (MPI_Isend) with its own copy of the bytes, freed by `waitAll`.
+    final class PostedSend {
+        var request: UnsafeMutableRawPointer?
+        let buffer: UnsafeMutableRawPointer
+        init(bytes: Int) { buffer = .allocate(byteCount: max(bytes, 1), alignment: 16) }
+        deinit { buffer.deallocate() }
+    }
+
+    /// Starts sending a copy of `bytes` to `dest`.
+    func post(_ bytes: UnsafeRawBufferPointer, to dest: Int) -> PostedSend {
+        let p = PostedSend(bytes: bytes.count)
+        if bytes.count > 0 { p.buffer.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+        timed { check(folio_mpi_isend(p.buffer, Int64(bytes.count), Int32(dest), &p.request), "send") }
+        return p
+    }
+
+    /// A receive in flight (MPI_Irecv) into its own buffer of `count` floats.
+    final class PostedReceive {
+        var request: UnsafeMutableRawPointer?
+        let buffer: UnsafeMutablePointer<Float>
+        let count: Int
+        init(count: Int) {
+            self.count = count
+            buffer = .allocate(capacity: max(count, 1))
+        }
+        deinit { buffer.deallocate() }
+    }
+
+    /// Starts receiving `count` floats from `source`: posted before the sender gets there, the transfer needs no
+    /// more of this rank's attention than the final wait.
+    func postReceive(_ count: Int, from source: Int) -> PostedReceive {
+        let r = PostedReceive(count: count)
+        timed { check(folio_mpi_irecv(r.buffer, Int64(count * 4), Int32(source), &r.request), "receive") }
+        return r
+    }
+
+    func wait(_ r: PostedReceive) {
+        timed { check(folio_mpi_wait(&r.request), "receive") }
+    }
+
+    /// Waits until every send of `posted` is done (its bytes delivered or buffered).
+    func waitAll(_ posted: [PostedSend]) {
+        for p in posted { timed { check(folio_mpi_wait(&p.request), "send") } }
+    }
+
     /// Pipeline parallelism: floats to / from a neighbouring rank.
     func send(_ p: UnsafePointer<Float>, _ n: Int, to dest: Int) {
         timed { check(folio_mpi_send(p, Int64(n * 4), Int32(dest)), "send") }
@@ -133,9 +181,35 @@ public final class ModelParallel: @unchecked Sendable {
         var id: Int, numBlocks: Int, blockSize: Int, dtype: Int
     }
 
-    /// Rank 0: the step to every other rank.
+    /// Rank 0: the step to every other rank. Tensor parallelism broadcasts it (every rank starts the pass at once);
+    /// pipeline parallelism posts it to each rank without waiting (`posted` until the pass completes), so rank 0 can
+    /// start the next micro-batch while later stages still work on this one.
     func send(_ step: Step) {
-        var header = [Int64](repeating: 0, count: 12)
+        var (header, payload, names) = encode(step)
+        guard !pointToPoint else {
+            let posted = post(step)
+            waitAll(posted)
+            return
+        }
+        header.withUnsafeMutableBytes { bcast($0.baseAddress!, $0.count) }
+        if !payload.isEmpty { payload.withUnsafeMutableBytes { bcast($0.baseAddress!, $0.count) } }
+        if !names.isEmpty { names.withUnsafeMutableBytes { bcast($0.baseAddress!, $0.count) } }
+    }
+
+    /// Pipeline parallelism, rank 0: the step posted to every other rank (header, then payload).
+    func post(_ step: Step) -> [PostedSend] {
+        let (header, payload, _) = encode(step)
+        var out: [PostedSend] = []
+        for r in 1..<size {
+            header.withUnsafeBytes { out.append(post($0, to: r)) }
+            if !payload.isEmpty { payload.withUnsafeBytes { out.append(post($0, to: r)) } }
+        }
+        return out
+    }
+
+    /// The step as a header, the batch's integers and the adapters' names (JSON).
+    func encode(_ step: Step) -> (header: [Int64], payload: [Int32], names: [UInt8]) {
+        var header = [Int64](repeating: 0, count: 13)
         var payload: [Int32] = []
         var names: [UInt8] = []
         if case .forward(let b, let g, let adapters) = step {
@@ -148,21 +222,24 @@ public final class ModelParallel: @unchecked Sendable {
                 payload += b.sequenceAdapter
                 names = Array(JSONValue.array(adapters.map { .array([.int($0.serial), .string($0.path), .bool($0.half)]) }).jsonString.utf8)
             }
+            payload += b.blockCopies
             header[8] = Int64(payload.count)
             header[9] = Int64(adapters.count); header[10] = Int64(names.count); header[11] = Int64(loraCacheCapacity)
+            header[12] = Int64(b.blockCopies.count)
         }
-        header.withUnsafeMutableBytes { bcast($0.baseAddress!, $0.count) }
-        if !payload.isEmpty { payload.withUnsafeMutableBytes { bcast($0.baseAddress!, $0.count) } }
-        if !names.isEmpty { names.withUnsafeMutableBytes { bcast($0.baseAddress!, $0.count) } }
+        return (header, payload, names)
     }
 
     /// Other ranks: the next step from rank 0.
     func receive() -> Step {
-        var header = [Int64](repeating: 0, count: 12)
-        header.withUnsafeMutableBytes { bcast($0.baseAddress!, $0.count) }
+        var header = [Int64](repeating: 0, count: 13)
+        func read(_ p: UnsafeMutableRawBufferPointer) {
+            if pointToPoint { timed { check(folio_mpi_recv(p.baseAddress!, Int64(p.count), 0), "receive") } } else { bcast(p.baseAddress!, p.count) }
+        }
+        header.withUnsafeMutableBytes(read)
         guard header[0] == 1 else { return .stop }
         var payload = [Int32](repeating: 0, count: Int(header[8]))
-        if !payload.isEmpty { payload.withUnsafeMutableBytes { bcast($0.baseAddress!, $0.count) } }
+        if !payload.isEmpty { payload.withUnsafeMutableBytes(read) }
         let T = Int(header[5]), S = Int(header[6]), L = Int(header[7])
         var b = ForwardBatch()
         var i = 0
@@ -183,6 +260,7 @@ public final class ModelParallel: @unchecked Sendable {
             if adapters.count != Int(header[9]) { check(-1, "LoRA adapter list") }
             loraCacheCapacity = Int(header[11])
         }
+        b.blockCopies = take(Int(header[12]))
         return .forward(b, cache: CacheGeometry(id: Int(header[1]), numBlocks: Int(header[2]), blockSize: Int(header[3]), dtype: Int(header[4])),
                         adapters: adapters)
     }
@@ -225,6 +303,9 @@ extension CausalLM {
             if let c = caches[g.id] { kv = c } else {
                 kv = PagedKVCache(config: config, numBlocks: g.numBlocks, blockSize: g.blockSize, dtype: KVCacheDType.allCases[g.dtype])
                 caches[g.id] = kv
+            }
+            for i in stride(from: 0, to: batch.blockCopies.count, by: 2) {
+                kv.copyBlock(Int(batch.blockCopies[i]), to: Int(batch.blockCopies[i + 1]))
             }
             // Rank 0 read each adapter first (a bad one never gets here): this rank reads its share of the same folder.
             batch.adapters = try refs.map { r in
