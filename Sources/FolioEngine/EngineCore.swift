@@ -250,7 +250,7 @@ public final class EngineCore: @unchecked Sendable {
         let draftEnd = DispatchTime.now().uptimeNanoseconds
         // Token masks of this step's constrained samples depend only on their tokens so far: computed on another
         // thread while the forward pass runs (the sampler computes any that are missing: forks, verified positions).
-        let masks = MaskJobs(scheduled.filter { $0.seq.matcher != nil && $0.seq.numComputed + $0.numNew == $0.seq.tokens.count }.map(\.seq))
+        let masks = MaskJobs(sampling: scheduled)
         masks.start()
         defer { masks.wait() }
         var outs: [RequestOutput] = []
@@ -258,18 +258,19 @@ public final class EngineCore: @unchecked Sendable {
         guard let (batch, logits) = forwardIsolatingFaults(&scheduled, &outs) else { return outs }
         let forwardEnd = DispatchTime.now().uptimeNanoseconds
         masks.wait()
-        computedTokens += batch.batch.tokens.count
-        processor.recordPromptLogprobs(batch, logits, scheduled)
-        for sch in scheduled { processor.advance(sch, batch, logits, kv: kv) }
-        outs += report(scheduled)
+        outs += finish(scheduled, batch, logits)
         // The draft's forwards are priced by their own table, not counted as the step's overhead.
         speculator?.observe(tokens: batch.batch.tokens.count, forward: Double(forwardEnd - forwardStart) / 1e9,
                             other: Double(DispatchTime.now().uptimeNanoseconds - stepStart - (forwardEnd - forwardStart) - (draftEnd - draftStart)) / 1e9)
         return outs
     }
 
-    /// The outputs of the requests a pass advanced (each once, by id); finished ones leave the engine.
-    func report(_ scheduled: [ScheduledSequence]) -> [RequestOutput] {
+    /// After a pass: prompt logprobs, each sample advanced (its next token sampled or its proposals verified), and
+    /// the outputs of the requests it advanced (each once, by id); finished ones leave the engine.
+    func finish(_ scheduled: [ScheduledSequence], _ batch: StepBatch, _ logits: [[Float]]) -> [RequestOutput] {
+        computedTokens += batch.batch.tokens.count
+        processor.recordPromptLogprobs(batch, logits, scheduled)
+        for sch in scheduled { processor.advance(sch, batch, logits, kv: kv) }
         var outs: [RequestOutput] = []
         var touched: [String: RequestGroup] = [:]
         for sch in scheduled { touched[sch.seq.group.id] = sch.seq.group }
@@ -298,7 +299,7 @@ public final class EngineCore: @unchecked Sendable {
             if scheduled.isEmpty, inFlight.isEmpty { return failUnschedulable() }
             if !scheduled.isEmpty {
                 steps += 1
-                let masks = MaskJobs(scheduled.filter { $0.seq.matcher != nil && $0.seq.numComputed + $0.numNew == $0.seq.tokens.count }.map(\.seq))
+                let masks = MaskJobs(sampling: scheduled)
                 masks.start()
                 let batch = runner.makeBatch(scheduled)
                 do {
@@ -314,15 +315,10 @@ public final class EngineCore: @unchecked Sendable {
         if started, inFlight.count < model.pipelineDepth { return outs }
         guard !inFlight.isEmpty else { return outs }
         let f = inFlight.removeFirst()
-        scheduler.inFlight = []
         let logits = runner.complete(f.pending)
         f.masks.wait()
         // A request aborted while its pass was in flight has left: its rows are dropped.
-        let live = f.scheduled.filter { groups[$0.seq.group.id] === $0.seq.group && !$0.seq.isFinished }
-        computedTokens += f.batch.batch.tokens.count
-        processor.recordPromptLogprobs(f.batch, logits, live)
-        for sch in live { processor.advance(sch, f.batch, logits, kv: kv) }
-        outs += report(live)
+        outs += finish(f.scheduled.filter { groups[$0.seq.group.id] === $0.seq.group && !$0.seq.isFinished }, f.batch, logits)
         return outs
     }
 
@@ -381,7 +377,11 @@ public final class EngineCore: @unchecked Sendable {
 final class MaskJobs: @unchecked Sendable {
     let seqs: [EngineSequence]
     let group = DispatchGroup()
-    init(_ seqs: [EngineSequence]) { self.seqs = seqs }
+    /// The constrained samples of `scheduled` that sample after this pass: their masks depend only on their tokens so
+    /// far (the sampler computes any that are missing: forks, verified positions).
+    init(sampling scheduled: [ScheduledSequence]) {
+        seqs = scheduled.filter { $0.seq.matcher != nil && $0.seq.numComputed + $0.numNew == $0.seq.tokens.count }.map(\.seq)
+    }
     func start() {
         guard !seqs.isEmpty else { return }
         DispatchQueue.global(qos: .userInitiated).async(group: group) { for s in self.seqs { s.updateMask() } }

@@ -114,15 +114,13 @@ public final class CausalLM: Sendable {
     /// Batches pipeline parallelism can have in flight at once (1 without it).
     public var pipelineDepth: Int { pipeline?.size ?? 1 }
 
-    /// A forward pass started by `forwardSubmit` (pipeline parallelism, rank 0): its sends in flight and how many
-    /// logits rows will come back.
+    /// A forward pass started by `forwardSubmit` (pipeline parallelism, rank 0): its sends in flight and the receive
+    /// of its logits (nil when the pass wants none).
     public final class PendingForward {
         let sends: [ModelParallel.PostedSend]
-        let rows: Int
         let logits: ModelParallel.PostedReceive?
-        init(sends: [ModelParallel.PostedSend], rows: Int, logits: ModelParallel.PostedReceive?) {
+        init(sends: [ModelParallel.PostedSend], logits: ModelParallel.PostedReceive?) {
             self.sends = sends
-            self.rows = rows
             self.logits = logits
         }
     }
@@ -138,10 +136,9 @@ public final class CausalLM: Sendable {
         let n = batch.logitIndices.count
         // The logits' receive is posted first: the last rank's send then completes whenever it gets there.
         let logits = n > 0 ? mp.postReceive(n * config.vocabSize, from: pp.size - 1) : nil
-        var sends = mp.post(.forward(batch, cache: .init(id: kv.id, numBlocks: kv.numBlocks, blockSize: kv.blockSize,
-                                                          dtype: KVCacheDType.allCases.firstIndex(of: kv.dtype)!), adapters: []))
+        var sends = mp.post(ModelParallel.forward(batch, kv))
         h.withUnsafeBytes { sends.append(mp.post($0, to: 1)) }
-        return PendingForward(sends: sends, rows: n, logits: logits)
+        return PendingForward(sends: sends, logits: logits)
     }
 
     /// The logits of a pass `forwardSubmit` started (the oldest one not yet completed).
@@ -151,7 +148,7 @@ public final class CausalLM: Sendable {
         defer { mp.waitAll(p.sends) }
         guard let r = p.logits else { return [] }
         mp.wait(r)
-        return (0..<p.rows).map { Array(UnsafeBufferPointer(start: r.buffer + $0 * V, count: V)) }
+        return (0..<(r.count / V)).map { Array(UnsafeBufferPointer(start: r.buffer + $0 * V, count: V)) }
     }
 
     /// The forward pass up to the final norm: the normed last hidden state of each of `batch.logitIndices`, flattened
@@ -176,11 +173,7 @@ public final class CausalLM: Sendable {
         for a in batch.sequenceAdapter where a >= batch.adapters.count {
             throw FolioError.invalidArgument(name: "lora", message: "adapter index \(a) is outside the batch's \(batch.adapters.count) adapters")
         }
-        if let tp = parallel, tp.rank == 0, pipeline == nil {
-            tp.send(.forward(batch, cache: .init(id: kv.id, numBlocks: kv.numBlocks, blockSize: kv.blockSize,
-                                                 dtype: KVCacheDType.allCases.firstIndex(of: kv.dtype)!),
-                             adapters: batch.adapters.map { .init(serial: $0.serial, path: $0.path, half: $0.isHalf) }))
-        }
+        if let tp = parallel, tp.rank == 0, pipeline == nil { tp.send(ModelParallel.forward(batch, kv)) }
         let x = UnsafeMutablePointer<Float>.allocate(capacity: T * H)       // residual stream [T, H]
         let h = UnsafeMutablePointer<Float>.allocate(capacity: T * H)       // normed input [T, H]
         let q = UnsafeMutablePointer<Float>.allocate(capacity: T * c.qDim)  // [T, heads, headDim]

@@ -75,7 +75,7 @@ public final class OpenAIServer: Sendable {
     /// Set once a graceful shutdown has begun: new requests then get 503 and /health reports it.
     let draining = Locked(false)
     /// Set when the engine cannot go on (a model-parallel rank is gone): /health and new requests get 503.
-    let failure = Locked<String?>(nil)
+    let failure = Locked<AsyncEngine.EngineDead?>(nil)
     /// The LoRA adapters offered as models.
     let loraModules = LoRAModules()
 
@@ -123,8 +123,9 @@ public final class OpenAIServer: Sendable {
     /// The engine cannot go on: each request in flight ends with a 500 (an error event on a stream), and /health and
     /// new requests get 503, until the process exits.
     public func engineFailed(_ message: String) async {
-        failure.value = message
-        await engine?.fail(AsyncEngine.EngineDead(message: message))
+        let dead = AsyncEngine.EngineDead(message: message)
+        failure.value = dead
+        await engine?.fail(dead)
     }
 
     /// Builds the application (bind to port 0 for tests; `onRunning` gets the bound port).
@@ -132,7 +133,7 @@ public final class OpenAIServer: Sendable {
         let router = Router()
         router.add(middleware: OpenAIErrorMiddleware())
         router.get("/health") { _, _ in
-            if let f = self.failure.value { return Self.error(APIError(status: 503, message: "the engine failed: \(f)")) }
+            if let f = self.failure.value { return Self.error(APIError(status: 503, message: "\(f)")) }
             return self.draining.value ? Self.error(APIError(status: 503, message: "the server is shutting down")) : Response(status: .ok)
         }
         if config.webUI { WebUI.add(to: router) }
@@ -216,7 +217,7 @@ public final class OpenAIServer: Sendable {
     func handle(_ req: Request, _ body: () async throws -> Response) async throws -> Response {
         try authorize(req)
         if draining.value { throw APIError(status: 503, message: "the server is shutting down; retry on another replica") }
-        if let f = failure.value { throw APIError(status: 503, message: "the engine failed: \(f); retry on another replica") }
+        if let f = failure.value { throw APIError(status: 503, message: "\(f); retry on another replica") }
         return try await body()
     }
 

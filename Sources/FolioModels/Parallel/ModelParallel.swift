@@ -181,16 +181,19 @@ public final class ModelParallel: @unchecked Sendable {
         var id: Int, numBlocks: Int, blockSize: Int, dtype: Int
     }
 
+    /// Rank 0: a forward pass over `batch` with `kv`'s geometry and the batch's adapters.
+    static func forward(_ batch: ForwardBatch, _ kv: PagedKVCache) -> Step {
+        .forward(batch, cache: CacheGeometry(id: kv.id, numBlocks: kv.numBlocks, blockSize: kv.blockSize,
+                                             dtype: KVCacheDType.allCases.firstIndex(of: kv.dtype)!),
+                 adapters: batch.adapters.map { AdapterRef(serial: $0.serial, path: $0.path, half: $0.isHalf) })
+    }
+
     /// Rank 0: the step to every other rank. Tensor parallelism broadcasts it (every rank starts the pass at once);
     /// pipeline parallelism posts it to each rank without waiting (`posted` until the pass completes), so rank 0 can
     /// start the next micro-batch while later stages still work on this one.
     func send(_ step: Step) {
+        guard !pointToPoint else { return waitAll(post(step)) }
         var (header, payload, names) = encode(step)
-        guard !pointToPoint else {
-            let posted = post(step)
-            waitAll(posted)
-            return
-        }
         header.withUnsafeMutableBytes { bcast($0.baseAddress!, $0.count) }
         if !payload.isEmpty { payload.withUnsafeMutableBytes { bcast($0.baseAddress!, $0.count) } }
         if !names.isEmpty { names.withUnsafeMutableBytes { bcast($0.baseAddress!, $0.count) } }
@@ -315,7 +318,8 @@ extension CausalLM {
                 adapters.append(a)
                 return a
             }
-            if adapters.count > max(tp.loraCacheCapacity, refs.count) { adapters.removeFirst(adapters.count - max(tp.loraCacheCapacity, refs.count)) }
+            let keep = max(tp.loraCacheCapacity, refs.count)  // never one of this step's
+            if adapters.count > keep { adapters.removeFirst(adapters.count - keep) }
             _ = try forward(batch: batch, kv: kv)
         }
         tp.finish()

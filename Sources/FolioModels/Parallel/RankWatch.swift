@@ -29,10 +29,11 @@ final class RankWatch: @unchecked Sendable {
     /// workers connect and present it. Ranks that cannot connect are named on stderr and go unwatched.
     static func connect(_ mp: ModelParallel) -> RankWatch {
         var setup = [UInt8](repeating: 0, count: 1024)
-        var listener: Int32 = -1
+        var listener: Int32 = -1, listenError = ""
         if mp.rank == 0 {
             var port: Int32 = 0
             listener = folio_watch_listen(&port)
+            if listener < 0 { listenError = String(cString: strerror(errno)) }  // before the broadcast can change errno
             let token = UInt64.random(in: 1...UInt64.max)
             var addresses = [CChar](repeating: 0, count: 1000)
             _ = folio_host_addresses(&addresses, Int32(addresses.count))
@@ -46,7 +47,7 @@ final class RankWatch: @unchecked Sendable {
         let port = setup.withUnsafeBytes { $0.load(fromByteOffset: 0, as: Int64.self) }
         let token = setup.withUnsafeBytes { $0.load(fromByteOffset: 8, as: UInt64.self) }
         guard port > 0 else {
-            if mp.rank == 0 { warn("rank 0 cannot listen for its workers (\(String(cString: strerror(errno)))): a rank that dies will not be noticed") }
+            if mp.rank == 0 { warn("rank 0 cannot listen for its workers (\(listenError)): a rank that dies will not be noticed") }
             return RankWatch(rank: mp.rank, size: mp.size, fds: [])
         }
         if mp.rank > 0 {

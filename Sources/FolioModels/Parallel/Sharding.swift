@@ -51,6 +51,11 @@ public struct ShardPlan: Sendable, Equatable {
     func myRange(of n: Int) -> Range<Int> { Self.split(n, align: align, size: size)[rank] }
 
     public var myKV: Range<Int> { kvHeads[rank] }
+
+    /// This rank's rows of the query and of the key/value projections, heads of `d` rows each.
+    func myRows(headDim d: Int) -> (q: Range<Int>, kv: Range<Int>) {
+        ((myHeads.lowerBound * d)..<(myHeads.upperBound * d), (myKV.lowerBound * d)..<(myKV.upperBound * d))
+    }
     public var myHeads: Range<Int> { (myKV.lowerBound * groupSize)..<(myKV.upperBound * groupSize) }
 
     /// This rank's config: its heads and intermediate rows (hidden size and vocabulary stay whole).
@@ -78,7 +83,7 @@ public struct ShardPlan: Sendable, Equatable {
     /// it sees (its heads' columns of o, its intermediate columns of down; the others read the whole hidden state).
     /// Row-split projections' partial outputs B (A_rank x_rank) add up in the all-reduce that follows them.
     func lora(_ t: LoRATarget, _ c: ModelConfig) -> (rows: Range<Int>, columns: Range<Int>?) {
-        let d = c.headDim, q = (myHeads.lowerBound * d)..<(myHeads.upperBound * d), kv = (myKV.lowerBound * d)..<(myKV.upperBound * d)
+        let (q, kv) = myRows(headDim: c.headDim)
         switch t {
         case .q: return (q, nil)
         case .k, .v: return (kv, nil)
@@ -91,7 +96,7 @@ public struct ShardPlan: Sendable, Equatable {
     /// This rank's weights: row slices (views) of q/k/v, gate/up, embedding and LM head; column copies of o and
     /// down; the biases that follow; o's and down's biases on rank 0 only (the all-reduce adds them once).
     func shard(_ w: ModelWeights, config c: ModelConfig) throws -> ModelWeights {
-        let d = c.headDim, h = myHeads, kv = myKV, ff = intermediate[rank]
+        let d = c.headDim, h = myHeads, ff = intermediate[rank]
         func cols(_ t: WeightTensor, _ r: Range<Int>) throws -> WeightTensor {
             guard let s = t.columnSlice(r.lowerBound, r.count) else {
                 throw FolioError.invalidArgument(name: "--tensor-parallel-size",
@@ -100,7 +105,7 @@ public struct ShardPlan: Sendable, Equatable {
             return s
         }
         func part(_ v: [Float]?, _ r: Range<Int>) -> [Float]? { v.map { Array($0[r]) } }
-        let qRows = (h.lowerBound * d)..<(h.upperBound * d), kvRows = (kv.lowerBound * d)..<(kv.upperBound * d)
+        let (qRows, kvRows) = myRows(headDim: d)
         /// An MLP's share: rows `r` of gate/up, those columns of down; down's bias on rank 0 only.
         func mlp(_ m: MLPWeights, _ r: Range<Int>) throws -> MLPWeights {
             MLPWeights(gate: m.gate.rowSlice(r.lowerBound, r.count), up: m.up.rowSlice(r.lowerBound, r.count), down: try cols(m.down, r),
@@ -110,10 +115,10 @@ public struct ShardPlan: Sendable, Equatable {
         /// and value up-projections and of o_proj's columns; the latent projection and its norm whole on every rank,
         /// so each rank caches the whole latent row (one row per token, shared by every head).
         func latent(_ a: LatentAttentionWeights) throws -> LatentAttentionWeights {
-            let m = c.latentAttention!, qr = (h.lowerBound * m.qkDim)..<(h.upperBound * m.qkDim)
+            let m = c.latentAttention!, qr = myRows(headDim: m.qkDim).q
             return LatentAttentionWeights(q: a.q?.rowSlice(qr.lowerBound, qr.count), qA: a.qA, qANorm: a.qANorm, qB: a.qB?.rowSlice(qr.lowerBound, qr.count),
                                           kvA: a.kvA, kvANorm: a.kvANorm, kUp: Array(a.kUp[h]), vUp: Array(a.vUp[h]), kAbsorb: Array(a.kAbsorb[h]),
-                                          o: try cols(a.o, (h.lowerBound * m.valueDim)..<(h.upperBound * m.valueDim)))
+                                          o: try cols(a.o, myRows(headDim: m.valueDim).q))
         }
         let layers = try w.layers.map { l -> LayerWeights in
             let ffn: FeedForward
